@@ -1,0 +1,51 @@
+# lokicall: `make demo` runs a demo call, `make test` runs the tests.
+
+export PATH := $(PATH):/usr/local/go/bin
+# Only the Opus codec is used, not libopusfile.
+export GOFLAGS := -tags=nolibopusfile
+SHELL := /bin/bash
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: all deps build demo test unit e2e fuzz vet clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(GO) build -o bin/lokicall ./cmd/lokicall
+
+# A real call between two local lokicall processes: no Lokinet, root or sound
+# card needed. Prints the statistics and writes the received audio to out/.
+demo: build
+	bin/lokicall demo --out out/demo-received.wav
+
+# Everything CI runs: vet, the unit tests under the race detector, the
+# two-process end-to-end call, and every fuzz target for a bounded time.
+test: deps vet unit e2e fuzz
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# Long end-to-end runs: real processes, real sockets, real DTLS-SRTP and Opus.
+e2e: build
+	LOKICALL_E2E=1 $(GO) test -count=1 -run E2E ./cmd/lokicall/
+
+fuzz:
+	@set -e; for t in \
+		lokinet:FuzzParseAddress lokinet:FuzzParseTarget lokinet:FuzzResolverReply \
+		signalling:FuzzDecode ice:FuzzCheckRemoteSDP \
+		media:FuzzParseSpec media:FuzzWAVDecode; do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg/ >/tmp/lokicall-fuzz.log 2>&1 || { cat /tmp/lokicall-fuzz.log; exit 1; }; \
+	done
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,98 @@
+package call
+
+import (
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// collectStats gathers the call's figures from pion's statistics and the
+// receive pipeline. It must run before the peer connection closes.
+func (s *session) collectStats() *Stats {
+	st := &Stats{
+		Mode:   string(s.ep.Mode()),
+		CallID: s.callID,
+		Peer:   s.peer.String(),
+	}
+	if first := s.firstAudio.Load(); first != 0 {
+		st.SetupMS = ms(time.Unix(0, first).Sub(s.start))
+	}
+	if !s.connectedAt.IsZero() {
+		st.ConnectMS = ms(s.connectedAt.Sub(s.start))
+	}
+	if !s.mediaStarted.IsZero() {
+		st.MediaMS = ms(time.Since(s.mediaStarted))
+	}
+	if s.pc != nil {
+		s.addPionStats(st, s.pc.GetStats())
+	}
+	s.addStreamStats(st)
+	if s.receiver != nil {
+		rs := s.receiver.Stats()
+		st.FramesPlayed = rs.Played
+		st.FramesConcealed = rs.Concealed
+		st.FramesRecovered = rs.Recovered
+		st.JitterBufferMS = ms(rs.JitterBufferDelay)
+		if st.JitterMS == 0 {
+			st.JitterMS = ms(rs.Jitter)
+		}
+	}
+	rtt := st.RTTMS
+	if rtt == 0 {
+		rtt = st.ICERTTMS
+	}
+	st.OneWayMS = rtt / 2
+	if st.ICERTTMS > 0 && st.SetupMS > 0 {
+		st.SetupRTTs = st.SetupMS / st.ICERTTMS
+	}
+	if expected := int64(st.PacketsReceived) + st.PacketsLost; expected > 0 && st.PacketsLost > 0 {
+		st.LossPercent = 100 * float64(st.PacketsLost) / float64(expected)
+	}
+	st.MOS = EstimateMOS(time.Duration(st.OneWayMS*float64(time.Millisecond)),
+		time.Duration(st.JitterMS*float64(time.Millisecond)), st.LossPercent)
+	return st
+}
+
+func (s *session) addPionStats(st *Stats, report webrtc.StatsReport) {
+	candidates := map[string]webrtc.ICECandidateStats{}
+	var pair *webrtc.ICECandidatePairStats
+	for _, v := range report {
+		switch v := v.(type) {
+		case webrtc.ICECandidateStats:
+			candidates[v.ID] = v
+		case webrtc.ICECandidatePairStats:
+			if v.Nominated || (pair == nil && v.State == webrtc.StatsICECandidatePairStateSucceeded) {
+				p := v
+				pair = &p
+			}
+		}
+	}
+	if pair != nil {
+		st.ICERTTMS = pair.CurrentRoundTripTime * 1000
+		if c, ok := candidates[pair.LocalCandidateID]; ok {
+			st.LocalCandidate = c.CandidateType.String()
+		}
+		if c, ok := candidates[pair.RemoteCandidateID]; ok {
+			st.RemoteCandidate = c.CandidateType.String()
+		}
+	}
+}
+
+// addStreamStats adds the RTP figures of the two audio streams.
+func (s *session) addStreamStats(st *Stats) {
+	if enc := s.rtp.Sender().GetParameters().Encodings; len(enc) > 0 {
+		if out, ok := s.ep.StreamStats(uint32(enc[0].SSRC)); ok {
+			st.PacketsSent = out.OutboundRTPStreamStats.PacketsSent
+			if out.RemoteInboundRTPStreamStats.RoundTripTimeMeasurements > 0 {
+				st.RTTMS = ms(out.RemoteInboundRTPStreamStats.RoundTripTime)
+			}
+		}
+	}
+	if ssrc := s.remoteSSRC.Load(); ssrc != 0 {
+		if in, ok := s.ep.StreamStats(ssrc); ok {
+			st.PacketsReceived = in.InboundRTPStreamStats.PacketsReceived
+			st.PacketsLost = in.InboundRTPStreamStats.PacketsLost
+			st.JitterMS = in.InboundRTPStreamStats.Jitter * 1000
+		}
+	}
+}

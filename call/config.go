@@ -1,0 +1,103 @@
+package call
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/pion/transport/v5"
+
+	"github.com/lokicall/lokicall/ice"
+	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/media"
+)
+
+// DefaultPort is the TCP port a callee listens on for signalling, on its
+// Lokinet address only.
+const DefaultPort = 7787
+
+// Default timeouts of a call.
+const (
+	// DefaultRingTimeout bounds ringing: a callee that has not decided by
+	// then declines with "timeout".
+	DefaultRingTimeout = 45 * time.Second
+	// DefaultSetupTimeout bounds the time from accept to a connected media
+	// path. ICE itself gives up after the mode's Failed timer.
+	DefaultSetupTimeout = 40 * time.Second
+)
+
+// Config is what both ends of a call need.
+type Config struct {
+	// Node is this node as Lokinet shows it (lokinet.Discover).
+	Node lokinet.Node
+	// Resolver is this node's Lokinet DNS; every name and reverse lookup of
+	// the call goes through it and nowhere else.
+	Resolver *lokinet.Resolver
+	// Mode is the connectivity policy; "" means onion.
+	Mode ice.Mode
+	// Timers overrides the mode's ICE and DTLS timers.
+	Timers ice.Timers
+	// Net is the network stack for media; nil means the host's.
+	Net transport.Net
+
+	// In and Out are the audio source and sink.
+	In, Out media.Spec
+	// Encoder configures Opus; the zero value is lokicall's default.
+	Encoder media.EncoderConfig
+	// JitterDelay is the jitter buffer's target delay; 0 means the media
+	// package's default.
+	JitterDelay time.Duration
+
+	// Duration hangs up after this much audio; 0 waits for the peer, the end
+	// of a file source or cancellation.
+	Duration time.Duration
+	// RingTimeout and SetupTimeout bound ringing and media setup; 0 means
+	// the defaults.
+	RingTimeout, SetupTimeout time.Duration
+
+	// Events receives the call's events; nil drops them.
+	Events Emitter
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+func (c *Config) ringTimeout() time.Duration {
+	if c.RingTimeout > 0 {
+		return c.RingTimeout
+	}
+	return DefaultRingTimeout
+}
+
+func (c *Config) setupTimeout() time.Duration {
+	if c.SetupTimeout > 0 {
+		return c.SetupTimeout
+	}
+	return DefaultSetupTimeout
+}
+
+// Decision is a callee's answer to an incoming call.
+type Decision struct {
+	Accept bool
+	// Reason is sent to the caller when the call is declined.
+	Reason string
+}
+
+// Policy decides whether to accept a call from caller. It may block (a
+// prompt) until ctx ends, which happens when ringing times out or the caller
+// hangs up.
+type Policy func(ctx context.Context, caller lokinet.Address) Decision
+
+// AcceptAll accepts every call.
+func AcceptAll(context.Context, lokinet.Address) Decision { return Decision{Accept: true} }
+
+// DeclineAll declines every call with reason "declined".
+func DeclineAll(context.Context, lokinet.Address) Decision {
+	return Decision{Reason: "declined"}
+}

@@ -1,0 +1,82 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/signalling"
+)
+
+// Dial calls target and runs the call until it ends. It returns the call's
+// statistics (nil when no call was set up) and nil for a completed call, or
+// an error matching one of this package's sentinels.
+func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error) {
+	start := time.Now()
+	log := cfg.logger().With("target", target.String())
+	port := target.Port
+	if port == 0 {
+		port = DefaultPort
+	}
+	cfg.Events.emit(Event{Kind: EventState, State: StateResolving, Peer: target.Host})
+	ip, err := cfg.Resolver.LookupIP(ctx, target.Host)
+	if err != nil {
+		return nil, classifyLookup(target.Host, err)
+	}
+	if !cfg.Node.Contains(ip) {
+		return nil, fmt.Errorf("%w: %s resolved to %v, outside Lokinet range %v", ErrPolicy, target.Host, ip, cfg.Node.Range)
+	}
+	peer := target.Address
+	if peer.IsZero() {
+		// An ONS name: learn the address behind it the same way a callee
+		// learns the caller's, from Lokinet's reverse mapping.
+		if peer, err = cfg.Resolver.LookupAddr(ctx, ip); err != nil {
+			return nil, classifyLookup(ip.String(), err)
+		}
+	}
+	log.Debug("resolved", "ip", ip, "peer", peer)
+
+	cfg.Events.emit(Event{Kind: EventState, State: StateConnecting, Peer: peer.String()})
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: cfg.Node.IP.AsSlice()}}
+	conn, err := signalling.Dial(ctx, dialer, netip.AddrPortFrom(ip, port), signalling.ConnOptions{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("%w: signalling to %s port %d: %w", ErrUnreachable, peer, port, err)
+	}
+	s, err := newSession(&cfg, signalling.Caller, signalling.NewCallID(), conn, peer, ip, start)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	sdp, err := s.localDescription(webrtc.SDPTypeOffer)
+	if err == nil {
+		err = s.send(signalling.Message{Type: signalling.TypeOffer, From: cfg.Node.Address.String(), SDP: sdp})
+	}
+	if err == nil {
+		err = s.localDescriptionSent()
+	}
+	if err != nil {
+		return s.finish(ending{err: err, reason: "error"})
+	}
+	s.state(StateOffering, "")
+	return s.run(ctx, nil)
+}
+
+// classifyLookup maps a Lokinet DNS failure to the call's sentinels.
+func classifyLookup(name string, err error) error {
+	switch {
+	case errors.Is(err, lokinet.ErrNoDaemon):
+		return fmt.Errorf("%w: %w", ErrNoLokinet, err)
+	case errors.Is(err, lokinet.ErrNotFound):
+		return fmt.Errorf("%w: %s does not exist on Lokinet: %w", ErrUnreachable, name, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("resolve %s: %w", name, err)
+	default:
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+}

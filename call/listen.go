@@ -1,0 +1,149 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/signalling"
+)
+
+// ListenConfig is what a callee needs beyond Config.
+type ListenConfig struct {
+	Config
+	// Port is the signalling port on the Lokinet address; 0 means
+	// DefaultPort.
+	Port uint16
+	// Accept decides each incoming call; nil declines every call.
+	Accept Policy
+	// MaxCalls stops listening after this many calls have ended (accepted
+	// or not; busy signals do not count); 0 means no limit.
+	MaxCalls int
+	// OnCallEnd, if set, receives each call's result.
+	OnCallEnd func(stats *Stats, err error)
+}
+
+// Listen serves incoming calls on the node's Lokinet address until ctx ends
+// or MaxCalls calls have ended. It returns nil on cancellation; when MaxCalls
+// is reached it returns the last call's error.
+func Listen(ctx context.Context, lc ListenConfig) error {
+	port := lc.Port
+	if port == 0 {
+		port = DefaultPort
+	}
+	log := lc.logger()
+	addr := netip.AddrPortFrom(lc.Node.IP, port)
+	var lcfg net.ListenConfig
+	ln, err := lcfg.Listen(ctx, "tcp4", addr.String())
+	if err != nil {
+		return fmt.Errorf("listen on Lokinet address %s: %w", addr, err)
+	}
+	lc.Events.emit(Event{Kind: EventListen, Address: lc.Node.Address.String(), Message: addr.String()})
+
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var (
+		busy    atomic.Bool
+		mu      sync.Mutex
+		ended   int
+		lastErr error
+	)
+	srv := &signalling.Server{
+		Listener: ln,
+		Identify: func(ctx context.Context, remote netip.Addr) (lokinet.Address, error) {
+			if !lc.Node.Contains(remote) {
+				return lokinet.Address{}, fmt.Errorf("%w: connection from %v, outside Lokinet range %v", ErrPolicy, remote, lc.Node.Range)
+			}
+			return lc.Resolver.LookupAddr(ctx, remote)
+		},
+		Busy: busy.Load,
+		Handle: func(ctx context.Context, in *signalling.Incoming) {
+			if !busy.CompareAndSwap(false, true) {
+				_ = in.Conn.Send(ctx, signalling.Message{Version: signalling.Version, Type: signalling.TypeBusy, CallID: in.Offer.CallID, Reason: "busy"})
+				_ = in.Conn.Close()
+				return
+			}
+			stats, err := answer(sctx, &lc, in)
+			busy.Store(false)
+			if lc.OnCallEnd != nil {
+				lc.OnCallEnd(stats, err)
+			}
+			mu.Lock()
+			ended++
+			lastErr = err
+			if lc.MaxCalls > 0 && ended >= lc.MaxCalls {
+				stop()
+			}
+			mu.Unlock()
+		},
+		Logger: log,
+	}
+	err = srv.Serve(sctx)
+	mu.Lock()
+	defer mu.Unlock()
+	if lc.MaxCalls > 0 && ended >= lc.MaxCalls {
+		return lastErr
+	}
+	if err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		return fmt.Errorf("serve calls: %w", err)
+	}
+	return nil
+}
+
+// answer runs one incoming call on the callee's side: ICE and DTLS connect
+// while the policy decides, media starts on accept.
+func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*Stats, error) {
+	start := time.Now()
+	cfg := &lc.Config
+	cfg.Events.emit(Event{Kind: EventCaller, CallID: in.Offer.CallID, Peer: in.Caller.String()})
+	s, err := newSession(cfg, signalling.Callee, in.Offer.CallID, in.Conn, in.Caller, in.Remote.Addr(), start)
+	if err != nil {
+		_ = in.Conn.Close()
+		return nil, err
+	}
+	if err := s.machine.Received(signalling.TypeOffer); err != nil {
+		return s.finish(ending{err: fmt.Errorf("%w: %w", ErrProtocol, err), reason: "protocol-error", notify: signalling.TypeReject})
+	}
+	s.state(StateIncoming, "")
+	if err := s.applyRemoteDescription(webrtc.SDPTypeOffer, in.Offer.SDP); err != nil {
+		return s.finish(ending{err: err, reason: "bad-offer", notify: signalling.TypeReject})
+	}
+	if err := s.send(signalling.Message{Type: signalling.TypeRinging}); err != nil {
+		return s.finish(ending{err: err, reason: "error"})
+	}
+	sdp, err := s.localDescription(webrtc.SDPTypeAnswer)
+	if err == nil {
+		err = s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp})
+	}
+	if err == nil {
+		err = s.localDescriptionSent()
+	}
+	if err != nil {
+		return s.finish(ending{err: err, reason: "error", notify: signalling.TypeReject})
+	}
+	s.state(StateRinging, "")
+
+	policy := lc.Accept
+	if policy == nil {
+		policy = DeclineAll
+	}
+	decisions := make(chan Decision, 1)
+	pctx, cancel := context.WithTimeout(ctx, cfg.ringTimeout())
+	defer cancel()
+	go func() {
+		d := policy(pctx, in.Caller)
+		if pctx.Err() != nil && !d.Accept {
+			d = Decision{Reason: "timeout"}
+		}
+		decisions <- d
+	}()
+	return s.run(ctx, decisions)
+}

@@ -1,0 +1,210 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/lokicall/lokicall/signalling"
+)
+
+// run drives the session until the call ends, then releases everything and
+// reports the statistics. decisions carries the callee's accept policy result
+// and is nil on the caller's side.
+func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, error) {
+	rctx, stopRead := context.WithCancel(ctx)
+	defer stopRead()
+	go s.readLoop(rctx)
+
+	var (
+		accepted   bool
+		connected  = s.connected
+		ringTimer  <-chan time.Time
+		setupTimer <-chan time.Time
+		endTimer   <-chan time.Time
+	)
+	if s.role == signalling.Caller {
+		// The callee ends ringing itself; the caller waits a little longer
+		// so the callee's own reason arrives first.
+		ringTimer = time.After(s.cfg.ringTimeout() + 5*time.Second)
+	}
+
+	maybeStart := func() error {
+		if !accepted || connected != nil || !s.mediaStarted.IsZero() {
+			return nil
+		}
+		if err := s.startMedia(ctx); err != nil {
+			return err
+		}
+		s.state(StateActive, "")
+		if s.cfg.Duration > 0 {
+			endTimer = time.After(s.cfg.Duration)
+		}
+		return nil
+	}
+	accept := func() error {
+		accepted = true
+		ringTimer = nil
+		s.state(StateAccepted, "")
+		if connected != nil {
+			setupTimer = time.After(s.cfg.setupTimeout())
+		}
+		return maybeStart()
+	}
+
+	end := func() ending {
+		for {
+			select {
+			case <-ctx.Done():
+				if !s.mediaStarted.IsZero() {
+					return ending{reason: "completed", notify: signalling.TypeHangup}
+				}
+				return ending{err: ctx.Err(), reason: "cancelled", notify: signalling.TypeHangup}
+
+			case m := <-s.msgs:
+				if e, done := s.handle(ctx, m, accept); done {
+					return e
+				}
+
+			case err := <-s.recvErr:
+				if errors.Is(err, io.EOF) {
+					return ending{err: ErrConnectionLost, reason: "connection-lost"}
+				}
+				if errors.Is(err, signalling.ErrMalformed) || errors.Is(err, signalling.ErrFrameTooLarge) || errors.Is(err, signalling.ErrVersion) {
+					return ending{err: fmt.Errorf("%w: %w", ErrProtocol, err), reason: "protocol-error", notify: signalling.TypeHangup}
+				}
+				return ending{err: fmt.Errorf("%w: %w", ErrConnectionLost, err), reason: "connection-lost"}
+
+			case <-connected:
+				connected = nil
+				setupTimer = nil
+				s.state(StateConnected, "")
+				if err := maybeStart(); err != nil {
+					return ending{err: err, reason: "error", notify: signalling.TypeHangup}
+				}
+
+			case err := <-s.failed:
+				return ending{err: err, reason: "media-failed", notify: signalling.TypeHangup}
+
+			case d := <-decisions:
+				decisions = nil
+				if !d.Accept {
+					reason := d.Reason
+					if reason == "" {
+						reason = "declined"
+					}
+					return ending{err: fmt.Errorf("%w: %s", ErrRejected, reason), reason: reason, notify: signalling.TypeReject}
+				}
+				if err := s.send(signalling.Message{Type: signalling.TypeAccept}); err != nil {
+					return ending{err: err, reason: "error"}
+				}
+				if err := accept(); err != nil {
+					return ending{err: err, reason: "error", notify: signalling.TypeHangup}
+				}
+
+			case <-ringTimer:
+				return ending{err: fmt.Errorf("%w: no answer within %v", ErrTimeout, s.cfg.ringTimeout()), reason: "timeout", notify: signalling.TypeHangup}
+
+			case <-setupTimer:
+				return ending{err: fmt.Errorf("%w: media path not connected within %v of accept", ErrMediaFailed, s.cfg.setupTimeout()),
+					reason: "media-failed", notify: signalling.TypeHangup}
+
+			case <-endTimer:
+				return ending{reason: "completed", notify: signalling.TypeHangup}
+
+			case err := <-s.mediaDone:
+				if errors.Is(err, io.EOF) {
+					return ending{reason: "completed", notify: signalling.TypeHangup}
+				}
+				return ending{err: fmt.Errorf("%w: %w", ErrMediaFailed, err), reason: "media-failed", notify: signalling.TypeHangup}
+			}
+		}
+	}()
+	return s.finish(end)
+}
+
+// handle processes one message from the peer. It reports done when the
+// message ends the call.
+func (s *session) handle(ctx context.Context, m signalling.Message, accept func() error) (ending, bool) {
+	if err := s.machine.Check(m); err != nil {
+		return ending{err: fmt.Errorf("%w: %w", ErrProtocol, err), reason: "protocol-error", notify: signalling.TypeHangup}, true
+	}
+	if err := s.machine.Received(m.Type); err != nil {
+		return ending{err: fmt.Errorf("%w: %w", ErrProtocol, err), reason: "protocol-error", notify: signalling.TypeHangup}, true
+	}
+	fail := func(err error) (ending, bool) {
+		return ending{err: err, reason: "error", notify: signalling.TypeHangup}, true
+	}
+	switch m.Type {
+	case signalling.TypeRinging:
+		s.state(StateRinging, "")
+	case signalling.TypeAnswer:
+		if err := s.applyRemoteDescription(webrtc.SDPTypeAnswer, m.SDP); err != nil {
+			return fail(err)
+		}
+	case signalling.TypeCandidate:
+		if err := s.remoteCandidate(ctx, *m.Candidate); err != nil {
+			return fail(err)
+		}
+	case signalling.TypeEndOfCandidates:
+		// pion needs no end-of-candidates signal for host candidates.
+	case signalling.TypeAccept:
+		if err := accept(); err != nil {
+			return fail(err)
+		}
+	case signalling.TypeBusy:
+		return ending{err: ErrBusy, reason: "busy"}, true
+	case signalling.TypeReject:
+		if m.Reason == "timeout" {
+			return ending{err: fmt.Errorf("%w: callee did not answer", ErrTimeout), reason: m.Reason}, true
+		}
+		return ending{err: fmt.Errorf("%w: %s", ErrRejected, m.Reason), reason: m.Reason}, true
+	case signalling.TypeHangup:
+		if s.mediaStarted.IsZero() {
+			if s.role == signalling.Callee {
+				return ending{err: ErrCallerHungUp, reason: m.Reason}, true
+			}
+			return ending{err: fmt.Errorf("%w: callee hung up before media (%s)", ErrRejected, m.Reason), reason: m.Reason}, true
+		}
+		return ending{reason: m.Reason}, true
+	default:
+		return ending{err: fmt.Errorf("%w: unexpected %s", ErrProtocol, m.Type), reason: "protocol-error", notify: signalling.TypeHangup}, true
+	}
+	return ending{}, false
+}
+
+// finish tells the peer if needed, collects statistics, releases everything
+// and emits the end of the call.
+func (s *session) finish(e ending) (*Stats, error) {
+	stats := s.collectStats()
+	if e.notify != "" {
+		if err := s.send(signalling.Message{Type: e.notify, Reason: e.reason}); err != nil {
+			s.log.Debug("could not tell peer the call ended", "err", err)
+		}
+	}
+	if err := s.closeMedia(); err != nil {
+		s.log.Warn("closing call", "err", err)
+	}
+	if s.sinkErr != nil && e.err == nil {
+		e.err = s.sinkErr
+	}
+	_ = s.conn.Close()
+	if !s.mediaStarted.IsZero() {
+		s.emit.emit(Event{Kind: EventStats, CallID: s.callID, Peer: s.peer.String(), Stats: stats})
+	}
+	ev := Event{Kind: EventState, CallID: s.callID, State: StateEnded, Peer: s.peer.String(), Reason: e.reason}
+	if e.err != nil {
+		ev.Message = e.err.Error()
+	}
+	s.emit.emit(ev)
+	return stats, e.err
+}
+
+func (s *session) state(st State, reason string) {
+	s.log.Info("call state", "state", st)
+	s.emit.emit(Event{Kind: EventState, CallID: s.callID, State: st, Peer: s.peer.String(), Reason: reason})
+}

@@ -1,0 +1,435 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+	pionmedia "github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/lokicall/lokicall/ice"
+	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/media"
+	"github.com/lokicall/lokicall/signalling"
+)
+
+// ending is how a session ended: the error returned to the user (nil for a
+// completed call) and the reason sent to or received from the peer.
+type ending struct {
+	err    error
+	reason string
+	// notify says whether the peer still has to be told (hangup/reject).
+	notify signalling.Type
+}
+
+// session is one call from either side, from the moment the signalling
+// connection exists until it is closed.
+type session struct {
+	cfg     *Config
+	role    signalling.Role
+	callID  string
+	conn    *signalling.Conn
+	machine *signalling.Machine
+	peer    lokinet.Address
+	peerIP  netip.Addr
+	start   time.Time
+	log     *slog.Logger
+	emit    Emitter
+
+	ep       *ice.Endpoint
+	pc       *webrtc.PeerConnection
+	track    *webrtc.TrackLocalStaticSample
+	rtp      *webrtc.RTPTransceiver
+	receiver *media.Receiver
+	decoder  *media.Decoder
+
+	mu            sync.Mutex
+	localReady    bool
+	pendingLocal  []signalling.Candidate
+	remoteReady   bool
+	pendingRemote []webrtc.ICECandidateInit
+
+	connected     chan struct{}
+	connectedOnce sync.Once
+	connectedAt   time.Time
+	failed        chan error
+
+	firstAudio atomic.Int64  // unix nanoseconds of the first received RTP packet
+	remoteSSRC atomic.Uint32 // the peer's audio stream
+
+	msgs    chan signalling.Message
+	recvErr chan error
+
+	mediaStarted time.Time
+	mediaCancel  context.CancelFunc
+	mediaDone    chan error
+	mediaWG      sync.WaitGroup
+	sink         media.Sink
+	sinkErr      error
+	source       media.Source
+}
+
+func newSession(cfg *Config, role signalling.Role, callID string, conn *signalling.Conn,
+	peer lokinet.Address, peerIP netip.Addr, start time.Time) (*session, error) {
+	s := &session{
+		cfg:       cfg,
+		role:      role,
+		callID:    callID,
+		conn:      conn,
+		machine:   signalling.NewMachine(role, callID),
+		peer:      peer,
+		peerIP:    peerIP,
+		start:     start,
+		log:       cfg.logger().With("call", callID, "peer", peer.String()),
+		emit:      cfg.Events,
+		connected: make(chan struct{}),
+		failed:    make(chan error, 4),
+		msgs:      make(chan signalling.Message, 16),
+		recvErr:   make(chan error, 1),
+		mediaDone: make(chan error, 1),
+	}
+	if err := s.setupPeerConnection(); err != nil {
+		s.closeMedia()
+		return nil, err
+	}
+	return s, nil
+}
+
+// setupPeerConnection builds the endpoint, the peer connection with one
+// send-receive audio track, and the receive pipeline.
+func (s *session) setupPeerConnection() error {
+	ep, err := ice.NewEndpoint(ice.Config{
+		Mode:   s.cfg.Mode,
+		Node:   s.cfg.Node,
+		Net:    s.cfg.Net,
+		Timers: s.cfg.Timers,
+		Logger: s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("media endpoint: %w", err)
+	}
+	s.ep = ep
+	pc, err := ep.NewPeerConnection()
+	if err != nil {
+		return err
+	}
+	s.pc = pc
+	track, err := webrtc.NewTrackLocalStaticSample(ice.OpusCodec, "audio", "lokicall")
+	if err != nil {
+		return fmt.Errorf("audio track: %w", err)
+	}
+	s.track = track
+	tr, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+	if err != nil {
+		return fmt.Errorf("add audio transceiver: %w", err)
+	}
+	s.rtp = tr
+	dec, err := media.NewDecoder()
+	if err != nil {
+		return fmt.Errorf("opus decoder: %w", err)
+	}
+	s.decoder = dec
+	jb, err := media.NewJitterBuffer(media.JitterConfig{TargetDelay: s.cfg.JitterDelay})
+	if err != nil {
+		return fmt.Errorf("jitter buffer: %w", err)
+	}
+	s.receiver = &media.Receiver{
+		Jitter:  jb,
+		Decoder: dec,
+		Logger:  s.log,
+	}
+
+	pc.OnICECandidate(s.onLocalCandidate)
+	pc.OnConnectionStateChange(s.onConnectionState)
+	pc.OnTrack(s.onTrack)
+	return nil
+}
+
+func (s *session) fail(err error) {
+	select {
+	case s.failed <- err:
+	default:
+	}
+}
+
+// onLocalCandidate checks and translates every gathered candidate. Anything
+// but a host candidate on the Lokinet address fails the call closed.
+func (s *session) onLocalCandidate(c *webrtc.ICECandidate) {
+	var msg signalling.Message
+	if c == nil {
+		msg = signalling.Message{Type: signalling.TypeEndOfCandidates}
+	} else {
+		nc, err := s.ep.ExportCandidate(*c)
+		if err != nil {
+			s.fail(fmt.Errorf("%w: %w", ErrPolicy, err))
+			return
+		}
+		s.log.Debug("local candidate", "port", nc.Port, "priority", nc.Priority)
+		msg = signalling.Message{Type: signalling.TypeCandidate, Candidate: &nc}
+	}
+	s.mu.Lock()
+	if !s.localReady {
+		if msg.Candidate != nil {
+			s.pendingLocal = append(s.pendingLocal, *msg.Candidate)
+		} else {
+			s.pendingLocal = append(s.pendingLocal, signalling.Candidate{})
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	if err := s.send(msg); err != nil {
+		s.fail(err)
+	}
+}
+
+// localDescriptionSent lets candidates flow after the offer or answer.
+func (s *session) localDescriptionSent() error {
+	s.mu.Lock()
+	s.localReady = true
+	pending := s.pendingLocal
+	s.pendingLocal = nil
+	s.mu.Unlock()
+	for _, c := range pending {
+		msg := signalling.Message{Type: signalling.TypeEndOfCandidates}
+		if c.Port != 0 {
+			c := c
+			msg = signalling.Message{Type: signalling.TypeCandidate, Candidate: &c}
+		}
+		if err := s.send(msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) onConnectionState(st webrtc.PeerConnectionState) {
+	s.log.Debug("peer connection state", "state", st.String())
+	switch st {
+	case webrtc.PeerConnectionStateConnected:
+		s.connectedOnce.Do(func() {
+			s.connectedAt = time.Now()
+			close(s.connected)
+		})
+	case webrtc.PeerConnectionStateFailed:
+		s.fail(fmt.Errorf("%w: ICE or DTLS failed", ErrMediaFailed))
+	case webrtc.PeerConnectionStateDisconnected:
+		s.log.Warn("media path disconnected; waiting for it to recover")
+	}
+}
+
+func (s *session) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	s.log.Debug("remote track", "codec", track.Codec().MimeType, "ssrc", track.SSRC())
+	s.remoteSSRC.Store(uint32(track.SSRC()))
+	go drainRTCP(recv.Read)
+	for {
+		pkt, _, err := track.ReadRTP()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		s.firstAudio.CompareAndSwap(0, now.UnixNano())
+		s.receiver.Push(pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, now)
+	}
+}
+
+// drainRTCP reads RTCP so that the interceptors see it (RTT needs both
+// sides reading).
+func drainRTCP(read func([]byte) (int, interceptor.Attributes, error)) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := read(buf); err != nil {
+			return
+		}
+	}
+}
+
+func (s *session) send(m signalling.Message) error {
+	m.Version = signalling.Version
+	m.CallID = s.callID
+	if err := s.machine.Sent(m.Type); err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := s.conn.Send(ctx, m); err != nil {
+		return fmt.Errorf("send %s: %w", m.Type, err)
+	}
+	return nil
+}
+
+// readLoop forwards the peer's messages to the session loop.
+func (s *session) readLoop(ctx context.Context) {
+	for {
+		m, err := s.conn.Receive(ctx)
+		if err != nil {
+			s.recvErr <- err
+			return
+		}
+		select {
+		case s.msgs <- m:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// applyRemoteDescription checks and applies the peer's SDP and releases
+// candidates that arrived before it.
+func (s *session) applyRemoteDescription(typ webrtc.SDPType, raw string) error {
+	if err := ice.CheckRemoteSDP(raw); err != nil {
+		return fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: raw}); err != nil {
+		return fmt.Errorf("%w: apply remote %s: %w", ErrProtocol, typ, err)
+	}
+	s.mu.Lock()
+	s.remoteReady = true
+	pending := s.pendingRemote
+	s.pendingRemote = nil
+	s.mu.Unlock()
+	for _, c := range pending {
+		if err := s.pc.AddICECandidate(c); err != nil {
+			return fmt.Errorf("%w: add remote candidate: %w", ErrProtocol, err)
+		}
+	}
+	return nil
+}
+
+// remoteCandidate resolves a peer candidate to this node's view of the peer:
+// the IP the signalling connection already runs over, so no second Lokinet
+// session or DNS query is needed.
+func (s *session) remoteCandidate(ctx context.Context, c signalling.Candidate) error {
+	init, err := s.ep.ImportCandidate(ctx, c, s.peer, func(context.Context, lokinet.Address) (netip.Addr, error) {
+		return s.peerIP, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	s.mu.Lock()
+	if !s.remoteReady {
+		s.pendingRemote = append(s.pendingRemote, init)
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	if err := s.pc.AddICECandidate(init); err != nil {
+		return fmt.Errorf("%w: add remote candidate: %w", ErrProtocol, err)
+	}
+	return nil
+}
+
+// localDescription creates the offer or answer, applies it and checks that
+// it reveals nothing before it may leave the process.
+func (s *session) localDescription(typ webrtc.SDPType) (string, error) {
+	var (
+		desc webrtc.SessionDescription
+		err  error
+	)
+	if typ == webrtc.SDPTypeOffer {
+		desc, err = s.pc.CreateOffer(nil)
+	} else {
+		desc, err = s.pc.CreateAnswer(nil)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create %s: %w", typ, err)
+	}
+	if err := ice.CheckLocalSDP(desc.SDP); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	if err := s.pc.SetLocalDescription(desc); err != nil {
+		return "", fmt.Errorf("apply local %s: %w", typ, err)
+	}
+	return desc.SDP, nil
+}
+
+// startMedia opens the audio source and sink and starts sending and playing.
+// It runs once the call is accepted and the peer connection is connected.
+func (s *session) startMedia(ctx context.Context) error {
+	src, err := media.OpenSource(s.cfg.In, media.Options{Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("open audio source %s: %w", s.cfg.In, err)
+	}
+	s.source = src
+	sink, err := media.OpenSink(s.cfg.Out, media.Options{Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("open audio sink %s: %w", s.cfg.Out, err)
+	}
+	s.sink = sink
+	s.receiver.Sink = sink
+	enc, err := media.NewEncoder(s.cfg.Encoder)
+	if err != nil {
+		return fmt.Errorf("opus encoder: %w", err)
+	}
+	go drainRTCP(s.rtp.Sender().Read)
+
+	mctx, cancel := context.WithCancel(ctx)
+	s.mediaCancel = cancel
+	s.mediaStarted = time.Now()
+	sender := &media.Sender{
+		Source:  src,
+		Encoder: enc,
+		Write: func(payload []byte, d time.Duration) error {
+			return s.track.WriteSample(pionmedia.Sample{Data: payload, Duration: d})
+		},
+		Logger: s.log,
+	}
+	s.mediaWG.Add(2)
+	go func() {
+		defer s.mediaWG.Done()
+		err := sender.Run(mctx)
+		if mctx.Err() != nil {
+			return
+		}
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.EOF
+		}
+		select {
+		case s.mediaDone <- err:
+		default:
+		}
+	}()
+	go func() {
+		defer s.mediaWG.Done()
+		if err := s.receiver.Run(mctx); err != nil && mctx.Err() == nil {
+			select {
+			case s.mediaDone <- fmt.Errorf("playout: %w", err):
+			default:
+			}
+		}
+	}()
+	return nil
+}
+
+// closeMedia stops the pipelines and releases every resource of the call.
+func (s *session) closeMedia() error {
+	if s.mediaCancel != nil {
+		s.mediaCancel()
+	}
+	var errs []error
+	if s.pc != nil {
+		errs = append(errs, s.pc.Close())
+	}
+	s.mediaWG.Wait()
+	if s.ep != nil {
+		errs = append(errs, s.ep.Close())
+	}
+	if s.source != nil {
+		errs = append(errs, s.source.Close())
+	}
+	if s.sink != nil {
+		if err := s.sink.Close(); err != nil {
+			s.sinkErr = fmt.Errorf("save received audio to %s: %w", s.cfg.Out, err)
+			errs = append(errs, s.sinkErr)
+		}
+	}
+	return errors.Join(errs...)
+}

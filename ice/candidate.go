@@ -1,0 +1,87 @@
+package ice
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	pionice "github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/signalling"
+)
+
+// ExportCandidate checks a locally gathered candidate against the policy and
+// translates it for signalling: the node's Lokinet IP is replaced by its .loki
+// address, since Lokinet IPs are local to each node and meaningless (and
+// misleading) to the peer. A candidate on any other address is a leak and
+// fails with ErrLeak.
+func (e *Endpoint) ExportCandidate(c webrtc.ICECandidate) (signalling.Candidate, error) {
+	addr, err := netip.ParseAddr(c.Address)
+	if err != nil {
+		return signalling.Candidate{}, fmt.Errorf("%w: local candidate address %q is not an IP", ErrLeak, c.Address)
+	}
+	if addr.Unmap() != e.node.IP {
+		return signalling.Candidate{}, fmt.Errorf("%w: local candidate on %v, not the Lokinet address %v", ErrLeak, addr, e.node.IP)
+	}
+	if c.Typ != webrtc.ICECandidateTypeHost || c.Protocol != webrtc.ICEProtocolUDP {
+		return signalling.Candidate{}, fmt.Errorf("%w: local %s %s candidate is outside onion mode", ErrLeak, c.Protocol, c.Typ)
+	}
+	return signalling.Candidate{
+		Foundation: c.Foundation,
+		Component:  c.Component,
+		Protocol:   "udp",
+		Priority:   c.Priority,
+		Name:       e.node.Address.String(),
+		Port:       c.Port,
+		Type:       "host",
+	}, nil
+}
+
+// PeerResolver maps the peer's .loki address to this node's view of its IP.
+type PeerResolver func(ctx context.Context, peer lokinet.Address) (netip.Addr, error)
+
+// ImportCandidate turns a candidate received from the peer into one pion can
+// use. The candidate must name the peer itself (a peer may not steer this node
+// towards third parties); the name is resolved through resolve, and the
+// result must lie in the Lokinet range and differ from the node's own IP.
+func (e *Endpoint) ImportCandidate(ctx context.Context, c signalling.Candidate, peer lokinet.Address, resolve PeerResolver) (webrtc.ICECandidateInit, error) {
+	name, err := lokinet.ParseAddress(c.Name)
+	if err != nil {
+		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: %w", ErrRefusedCandidate, err)
+	}
+	if name != peer {
+		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: candidate names %s, not the peer %s", ErrRefusedCandidate, name, peer)
+	}
+	if c.Type != "host" || c.Protocol != "udp" || c.Port == 0 {
+		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: %s %s candidate port %d is outside onion mode", ErrRefusedCandidate, c.Protocol, c.Type, c.Port)
+	}
+	ip, err := resolve(ctx, name)
+	if err != nil {
+		return webrtc.ICECandidateInit{}, fmt.Errorf("ice: resolve candidate name %s: %w", name, err)
+	}
+	ip = ip.Unmap()
+	if !e.node.Contains(ip) {
+		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: %s resolves to %v, outside Lokinet range %v or this node itself",
+			ErrRefusedCandidate, name, ip, e.node.Range)
+	}
+	host, err := pionice.NewCandidateHost(&pionice.CandidateHostConfig{
+		Network:    "udp",
+		Address:    ip.String(),
+		Port:       int(c.Port),
+		Component:  c.Component,
+		Priority:   c.Priority,
+		Foundation: c.Foundation,
+	})
+	if err != nil {
+		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: %w", ErrRefusedCandidate, err)
+	}
+	mid := "0"
+	var line uint16
+	return webrtc.ICECandidateInit{
+		Candidate:     "candidate:" + host.Marshal(),
+		SDPMid:        &mid,
+		SDPMLineIndex: &line,
+	}, nil
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the system packages lokicall's build needs (Opus, pkg-config, a C
+# compiler for cgo) on Debian or Ubuntu, only when they are missing.
+set -euo pipefail
+
+need=()
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+if ! pkg-config --exists opus 2>/dev/null; then need+=(libopus-dev); fi
+if ! pkg-config --exists opusfile 2>/dev/null; then need+=(libopusfile-dev); fi
+[ ${#need[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || { echo "install-deps: need root or sudo to install: ${need[*]}" >&2; exit 1; }
+	sudo="sudo"
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "install-deps: no apt-get; install these yourself: ${need[*]}" >&2
+	exit 1
+fi
+echo "install-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
