@@ -203,7 +203,7 @@ func TestSocketAuditCatchesLeaks(t *testing.T) {
 	t.Fatalf("audit missed a wildcard socket %v among %v", want, seen)
 }
 
-func TestCallRejectedAndBusy(t *testing.T) {
+func TestCallRejected(t *testing.T) {
 	alice, bob := newPeers(t, "127.77.2.1", "127.77.2.2")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -249,5 +249,54 @@ func TestEstimateMOS(t *testing.T) {
 		if got < tc.lo || got > tc.hi {
 			t.Errorf("MOS(%v, %v, %.0f%%) = %.2f, want %.2f..%.2f", tc.oneWay, tc.jitter, tc.loss, got, tc.lo, tc.hi)
 		}
+	}
+}
+
+// TestCallBusyRingTimeoutAndMissed: while one call rings, a second gets busy;
+// a callee that never decides declines with "timeout" when ringing times out;
+// a caller who gives up while ringing shows as a missed call on the callee.
+func TestCallBusyRingTimeoutAndMissed(t *testing.T) {
+	alice, bob := newPeers(t, "127.77.4.1", "127.77.4.2")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ringing := make(chan struct{}, 4)
+	undecided := func(ctx context.Context, _ lokinet.Address) Decision {
+		ringing <- struct{}{}
+		<-ctx.Done()
+		return Decision{}
+	}
+	var ends []error
+	var mu sync.Mutex
+	cfg := bob.config("silence", "null", 0)
+	cfg.RingTimeout = 2 * time.Second
+	done := listen(t, ctx, bob, ListenConfig{Config: cfg, Port: 17789, Accept: undecided, MaxCalls: 2,
+		OnCallEnd: func(_ *Stats, err error) { mu.Lock(); ends = append(ends, err); mu.Unlock() }})
+	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17789}
+
+	first := make(chan error, 1)
+	acfg := alice.config("silence", "null", 0)
+	acfg.RingTimeout = 2 * time.Second
+	go func() { _, err := Dial(ctx, acfg, target); first <- err }()
+	<-ringing
+	if _, err := Dial(ctx, acfg, target); !errors.Is(err, ErrBusy) {
+		t.Errorf("second call: %v, want ErrBusy", err)
+	}
+	if err := <-first; !errors.Is(err, ErrTimeout) {
+		t.Errorf("unanswered call: %v, want ErrTimeout", err)
+	}
+
+	cctx, hangUp := context.WithCancel(ctx)
+	missed := make(chan error, 1)
+	go func() { _, err := Dial(cctx, acfg, target); missed <- err }()
+	<-ringing
+	hangUp()
+	if err := <-missed; !errors.Is(err, context.Canceled) {
+		t.Errorf("caller giving up: %v, want context.Canceled", err)
+	}
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ends) != 2 || !errors.Is(ends[0], ErrRejected) || !errors.Is(ends[1], ErrCallerHungUp) {
+		t.Errorf("callee saw %v, want [rejected (timeout), caller hung up]", ends)
 	}
 }
