@@ -10,11 +10,12 @@ import (
 	"github.com/lokicall/lokicall/ice"
 	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/media"
+	"github.com/lokicall/lokicall/signalling"
 )
 
 // DefaultPort is the TCP port a callee listens on for signalling, on its
 // Lokinet address only.
-const DefaultPort = 7787
+const DefaultPort = signalling.DefaultPort
 
 // Default timeouts of a call.
 const (
