@@ -65,17 +65,16 @@ func (f Flavour) ParseAddress(s string) (Address, error) {
 }
 
 // AddressFromKey returns the address of the node that owns pub, in the
-// default flavour. It panics if pub is not an ed25519 public key.
+// default flavour, or the zero Address if pub is not an ed25519 public key.
 func AddressFromKey(pub ed25519.PublicKey) Address {
 	return Lokinet.AddressFromKey(pub)
 }
 
 // AddressFromKey returns the address of the node that owns pub in this
-// flavour. It panics if pub is not ed25519.PublicKeySize bytes long, which is
-// a programming error.
+// flavour, or the zero Address if pub is not ed25519.PublicKeySize bytes long.
 func (f Flavour) AddressFromKey(pub ed25519.PublicKey) Address {
 	if len(pub) != ed25519.PublicKeySize {
-		panic(fmt.Sprintf("lokinet: public key of %d bytes", len(pub)))
+		return Address{}
 	}
 	var a Address
 	copy(a.key[:], pub)
