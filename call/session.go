@@ -106,6 +106,19 @@ func newSession(cfg *Config, role signalling.Role, callID string, conn *signalli
 // setupPeerConnection builds the endpoint, the peer connection with one
 // send-receive audio track, and the receive pipeline.
 func (s *session) setupPeerConnection() error {
+	// Audio first: a missing device or unwritable file should stop the call
+	// before the peer's phone rings, not after it is answered.
+	src, err := media.OpenSource(s.cfg.In, media.Options{Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("open audio source %s: %w", s.cfg.In, err)
+	}
+	s.source = src
+	sink, err := media.OpenSink(s.cfg.Out, media.Options{Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("open audio sink %s: %w", s.cfg.Out, err)
+	}
+	s.sink = sink
+
 	ep, err := ice.NewEndpoint(ice.Config{
 		Mode:   s.cfg.Mode,
 		Node:   s.cfg.Node,
@@ -142,6 +155,7 @@ func (s *session) setupPeerConnection() error {
 		return fmt.Errorf("jitter buffer: %w", err)
 	}
 	s.receiver = &media.Receiver{
+		Sink:    sink,
 		Jitter:  jb,
 		Decoder: dec,
 		Logger:  s.log,
@@ -354,17 +368,7 @@ func (s *session) localDescription(typ webrtc.SDPType) (string, error) {
 // startMedia opens the audio source and sink and starts sending and playing.
 // It runs once the call is accepted and the peer connection is connected.
 func (s *session) startMedia(ctx context.Context) error {
-	src, err := media.OpenSource(s.cfg.In, media.Options{Logger: s.log})
-	if err != nil {
-		return fmt.Errorf("open audio source %s: %w", s.cfg.In, err)
-	}
-	s.source = src
-	sink, err := media.OpenSink(s.cfg.Out, media.Options{Logger: s.log})
-	if err != nil {
-		return fmt.Errorf("open audio sink %s: %w", s.cfg.Out, err)
-	}
-	s.sink = sink
-	s.receiver.Sink = sink
+	src := s.source
 	enc, err := media.NewEncoder(s.cfg.Encoder)
 	if err != nil {
 		return fmt.Errorf("opus encoder: %w", err)

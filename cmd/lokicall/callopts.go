@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/lokicall/lokicall/call"
 	"github.com/lokicall/lokicall/ice"
+	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/media"
 )
 
@@ -39,6 +41,9 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 	if err != nil {
 		return call.Config{}, usageError{err}
 	}
+	if err := probeDevices(in, out); err != nil {
+		return call.Config{}, err
+	}
 	mode, err := ice.ParseMode(o.mode)
 	if err != nil {
 		return call.Config{}, usageError{err}
@@ -46,6 +51,10 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 	r, node, err := g.discover(ctx)
 	if err != nil {
 		return call.Config{}, err
+	}
+	r.Progress = func(p lokinet.ProgressEvent) {
+		events(call.Event{Kind: call.EventProgress, Peer: p.Name,
+			Message: fmt.Sprintf("still looking up %s after %s (attempt %d: %s)", p.Name, p.Elapsed.Round(time.Millisecond), p.Attempt, p.Reason)})
 	}
 	return call.Config{
 		Node:        node,
@@ -59,4 +68,24 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 		Events:      events,
 		Logger:      g.logger,
 	}, nil
+}
+
+// probeDevices opens and closes any sound device the specs name, so that a
+// missing or busy device is reported before anyone is called or rings.
+func probeDevices(in, out media.Spec) error {
+	if in.Kind == media.KindDevice {
+		src, err := media.OpenSource(in, media.Options{})
+		if err != nil {
+			return fmt.Errorf("audio input %s: %w", in, err)
+		}
+		_ = src.Close()
+	}
+	if out.Kind == media.KindDevice {
+		sink, err := media.OpenSink(out, media.Options{})
+		if err != nil {
+			return fmt.Errorf("audio output %s: %w", out, err)
+		}
+		_ = sink.Close()
+	}
+	return nil
 }

@@ -100,6 +100,15 @@ func TestE2EExitCodes(t *testing.T) {
 		{"no lokinet", []string{"--lokinet-dns", "127.0.0.1:9", "whoami"}, exitNoLokinet},
 		{"unknown peer", []string{"--lokinet-dns", srv.Addr(), "call", unknown}, exitUnreachable},
 	}
+	if src, err := media.OpenSource(media.Spec{Kind: media.KindDevice}, media.Options{}); err != nil {
+		cases = append(cases, struct {
+			name string
+			args []string
+			code int
+		}{"no sound card", []string{"--lokinet-dns", srv.Addr(), "listen", "--in", "device"}, exitAudio})
+	} else {
+		_ = src.Close()
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
