@@ -16,8 +16,9 @@ import (
 // reports the statistics. decisions carries the callee's accept policy result
 // and is nil on the caller's side.
 func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, error) {
-	rctx, stopRead := context.WithCancel(ctx)
+	rctx, stopRead := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRead()
+	s.readStarted = true
 	go s.readLoop(rctx)
 
 	var (
@@ -65,12 +66,14 @@ func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, e
 				}
 				return ending{err: ctx.Err(), reason: "cancelled", notify: signalling.TypeHangup}
 
-			case m := <-s.msgs:
-				if e, done := s.handle(ctx, m, accept); done {
-					return e
+			case in := <-s.inbox:
+				if in.err == nil {
+					if e, done := s.handle(ctx, in.msg, accept); done {
+						return e
+					}
+					continue
 				}
-
-			case err := <-s.recvErr:
+				err := in.err
 				if errors.Is(err, io.EOF) {
 					return ending{err: ErrConnectionLost, reason: "connection-lost"}
 				}
@@ -192,7 +195,7 @@ func (s *session) finish(e ending) (*Stats, error) {
 	if s.sinkErr != nil && e.err == nil {
 		e.err = s.sinkErr
 	}
-	_ = s.conn.Close()
+	s.closeSignalling()
 	if !s.mediaStarted.IsZero() {
 		s.emit.emit(Event{Kind: EventStats, CallID: s.callID, Peer: s.peer.String(), Stats: stats})
 	}
@@ -207,4 +210,29 @@ func (s *session) finish(e ending) (*Stats, error) {
 func (s *session) state(st State, reason string) {
 	s.log.Info("call state", "state", st)
 	s.emit.emit(Event{Kind: EventState, CallID: s.callID, State: st, Peer: s.peer.String(), Reason: reason})
+}
+
+// signallingLinger bounds how long a finished call waits for the peer to
+// read its last message and close.
+const signallingLinger = 2 * time.Second
+
+// closeSignalling ends the signalling connection without destroying the last
+// message in flight: it half-closes, keeps reading (and discarding) until the
+// peer closes too or signallingLinger passes, then closes.
+func (s *session) closeSignalling() {
+	if err := s.conn.CloseWrite(); err == nil && s.readStarted {
+		timeout := time.NewTimer(signallingLinger)
+		defer timeout.Stop()
+	drain:
+		for {
+			select {
+			case <-s.inbox:
+			case <-s.readDone:
+				break drain
+			case <-timeout.C:
+				break drain
+			}
+		}
+	}
+	_ = s.conn.Close()
 }

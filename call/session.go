@@ -30,6 +30,13 @@ type ending struct {
 	notify signalling.Type
 }
 
+// inbound is a message from the peer, or the error that ended the
+// connection.
+type inbound struct {
+	msg signalling.Message
+	err error
+}
+
 // session is one call from either side, from the moment the signalling
 // connection exists until it is closed.
 type session struct {
@@ -65,8 +72,10 @@ type session struct {
 	firstAudio atomic.Int64  // unix nanoseconds of the first received RTP packet
 	remoteSSRC atomic.Uint32 // the peer's audio stream
 
-	msgs    chan signalling.Message
-	recvErr chan error
+	inbox    chan inbound
+	readDone chan struct{}
+	// readStarted says whether readLoop runs (and will close readDone).
+	readStarted bool
 
 	mediaStarted time.Time
 	mediaCancel  context.CancelFunc
@@ -92,8 +101,8 @@ func newSession(cfg *Config, role signalling.Role, callID string, conn *signalli
 		emit:      cfg.Events,
 		connected: make(chan struct{}),
 		failed:    make(chan error, 4),
-		msgs:      make(chan signalling.Message, 16),
-		recvErr:   make(chan error, 1),
+		inbox:     make(chan inbound, 16),
+		readDone:  make(chan struct{}),
 		mediaDone: make(chan error, 1),
 	}
 	if err := s.setupPeerConnection(); err != nil {
@@ -280,17 +289,21 @@ func (s *session) send(m signalling.Message) error {
 	return nil
 }
 
-// readLoop forwards the peer's messages to the session loop.
+// readLoop forwards the peer's messages to the session loop until the
+// connection ends.
 func (s *session) readLoop(ctx context.Context) {
+	defer close(s.readDone)
 	for {
 		m, err := s.conn.Receive(ctx)
-		if err != nil {
-			s.recvErr <- err
+		// Messages and the final error share one channel so that a last
+		// message (reject, hangup) is always seen before the end of the
+		// connection.
+		select {
+		case s.inbox <- inbound{msg: m, err: err}:
+		case <-ctx.Done():
 			return
 		}
-		select {
-		case s.msgs <- m:
-		case <-ctx.Done():
+		if err != nil {
 			return
 		}
 	}

@@ -215,6 +215,24 @@ func (c *Conn) Close() error {
 	return c.closeErr
 }
 
+// CloseWrite ends the sending direction only: the peer reads everything sent
+// so far and then EOF, while this side can still receive. Closing a TCP socket
+// outright with unread input sends a reset that can destroy a final message in
+// flight, so a side that is done sends its last message, calls CloseWrite,
+// reads until EOF and only then calls Close.
+func (c *Conn) CloseWrite() error {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok {
+		return nil
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := cw.CloseWrite(); err != nil {
+		return fmt.Errorf("signalling: close write: %w", err)
+	}
+	return nil
+}
+
 // lingerLimit bounds how much a closing connection drains from its peer.
 const lingerLimit = 4 * MaxMessageSize
 
