@@ -294,21 +294,32 @@ func connect(t *testing.T, a, b *side) {
 		t.Fatal(err)
 	}
 	relay := func(from, to *side) {
+		add := func(c signalling.Candidate) {
+			init, err := to.ep.ImportCandidate(ctx, c, from.node.Address, func(context.Context, lokinet.Address) (netip.Addr, error) {
+				return from.node.IP, nil
+			})
+			if err != nil {
+				t.Errorf("import: %v", err)
+				return
+			}
+			if err := to.pc.AddICECandidate(init); err != nil {
+				t.Errorf("add: %v", err)
+			}
+		}
 		for {
 			select {
 			case c := <-from.out:
-				init, err := to.ep.ImportCandidate(ctx, c, from.node.Address, func(context.Context, lokinet.Address) (netip.Addr, error) {
-					return from.node.IP, nil
-				})
-				if err != nil {
-					t.Errorf("import: %v", err)
-					continue
-				}
-				if err := to.pc.AddICECandidate(init); err != nil {
-					t.Errorf("add: %v", err)
-				}
+				add(c)
 			case <-from.done:
-				return
+				// Gathering is over; pass on what is still queued.
+				for {
+					select {
+					case c := <-from.out:
+						add(c)
+					default:
+						return
+					}
+				}
 			}
 		}
 	}
