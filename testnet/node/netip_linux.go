@@ -1,0 +1,10 @@
+package node
+
+import (
+	"net"
+	"net/netip"
+)
+
+func netipPrefixToIPNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
