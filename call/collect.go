@@ -10,7 +10,7 @@ import (
 // receive pipeline. It must run before the peer connection closes.
 func (s *session) collectStats() *Stats {
 	st := &Stats{
-		Mode:   string(s.ep.Mode()),
+		Mode:   string(s.mode),
 		CallID: s.callID,
 		Peer:   s.peer.String(),
 	}

@@ -2,6 +2,7 @@ package call
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -34,8 +35,16 @@ type Config struct {
 	// Resolver is this node's Lokinet DNS; every name and reverse lookup of
 	// the call goes through it and nowhere else.
 	Resolver *lokinet.Resolver
-	// Mode is the connectivity policy; "" means onion.
+	// Mode is the connectivity policy; "" means onion. The p2p and relay
+	// modes expose the IP address and need AllowIPExposure.
 	Mode ice.Mode
+	// Servers are the STUN and TURN servers of the p2p and relay modes;
+	// onion mode never contacts them.
+	Servers []ice.Server
+	// AllowIPExposure is the user's explicit consent to modes that reveal
+	// the IP address: without it a caller refuses to use them and a callee
+	// refuses calls that ask for them.
+	AllowIPExposure bool
 	// Timers overrides the mode's ICE and DTLS timers.
 	Timers ice.Timers
 	// Net is the network stack for media; nil means the host's.
@@ -55,6 +64,11 @@ type Config struct {
 	// RingTimeout and SetupTimeout bound ringing and media setup; 0 means
 	// the defaults.
 	RingTimeout, SetupTimeout time.Duration
+
+	// Muted, if set, is asked before every captured frame; while it returns
+	// true the call sends silence (same packet size and rate). It must be
+	// cheap and safe for concurrent use.
+	Muted func() bool
 
 	// Events receives the call's events; nil drops them.
 	Events Emitter
@@ -81,6 +95,14 @@ func (c *Config) setupTimeout() time.Duration {
 		return c.SetupTimeout
 	}
 	return DefaultSetupTimeout
+}
+
+// checkMode refuses an IP-exposing mode the user has not consented to.
+func (c *Config) checkMode(mode ice.Mode) error {
+	if mode.ExposesIP() && !c.AllowIPExposure {
+		return fmt.Errorf("%w: %s mode: %s; it needs explicit consent (--allow-ip-exposure)", ErrPolicy, mode, mode.Exposure())
+	}
+	return nil
 }
 
 // Decision is a callee's answer to an incoming call.

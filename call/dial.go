@@ -20,6 +20,9 @@ import (
 func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error) {
 	start := time.Now()
 	log := cfg.logger().With("target", target.String())
+	if err := cfg.checkMode(cfg.Mode); err != nil {
+		return nil, err
+	}
 	port := target.Port
 	if port == 0 {
 		port = DefaultPort
@@ -48,14 +51,14 @@ func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: signalling to %s port %d: %w", ErrUnreachable, peer, port, err)
 	}
-	s, err := newSession(&cfg, signalling.Caller, signalling.NewCallID(), conn, peer, ip, start)
+	s, err := newSession(&cfg, cfg.Mode, signalling.Caller, signalling.NewCallID(), conn, peer, ip, start)
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
 	sdp, err := s.localDescription(webrtc.SDPTypeOffer)
 	if err == nil {
-		err = s.send(signalling.Message{Type: signalling.TypeOffer, From: cfg.Node.Address.String(), SDP: sdp})
+		err = s.send(signalling.Message{Type: signalling.TypeOffer, From: cfg.Node.Address.String(), SDP: sdp, Mode: string(s.mode)})
 	}
 	if err == nil {
 		err = s.localDescriptionSent()

@@ -29,6 +29,9 @@ const (
 	EventStats    EventKind = "stats"    // statistics at the end of a call
 	EventError    EventKind = "error"    // something went wrong
 	EventListen   EventKind = "listening"
+	// EventExposure announces, before any packet leaves through a
+	// non-Lokinet interface, that a call uses a mode that exposes the IP.
+	EventExposure EventKind = "ip-exposure"
 )
 
 // Event is one thing that happened during a call, as streamed to --json.
@@ -42,6 +45,7 @@ type Event struct {
 	Message string    `json:"message,omitempty"`
 	Address string    `json:"address,omitempty"`
 	Stats   *Stats    `json:"stats,omitempty"`
+	Mode    string    `json:"mode,omitempty"`
 }
 
 // Emitter receives events; it must not block for long.

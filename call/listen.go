@@ -12,6 +12,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/lokicall/lokicall/ice"
 	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/signalling"
 )
@@ -104,7 +105,24 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 	start := time.Now()
 	cfg := &lc.Config
 	cfg.Events.emit(Event{Kind: EventCaller, CallID: in.Offer.CallID, Peer: in.Caller.String()})
-	s, err := newSession(cfg, signalling.Callee, in.Offer.CallID, in.Conn, in.Caller, in.Remote.Addr(), start)
+	mode, err := ice.ParseMode(in.Offer.Mode)
+	if in.Offer.Mode == "" {
+		mode, err = ice.ModeOnion, nil
+	}
+	if err == nil {
+		err = cfg.checkMode(mode)
+	}
+	if err != nil {
+		// The caller asks for a mode this callee has not consented to.
+		_ = in.Conn.Send(ctx, signalling.Message{Version: signalling.Version, Type: signalling.TypeReject,
+			CallID: in.Offer.CallID, Reason: "mode-refused"})
+		_ = in.Conn.CloseWrite()
+		_ = in.Conn.Close()
+		cfg.Events.emit(Event{Kind: EventState, CallID: in.Offer.CallID, State: StateEnded, Peer: in.Caller.String(),
+			Reason: "mode-refused", Message: err.Error()})
+		return nil, fmt.Errorf("%w: caller asked for %s mode", ErrRejected, in.Offer.Mode)
+	}
+	s, err := newSession(cfg, mode, signalling.Callee, in.Offer.CallID, in.Conn, in.Caller, in.Remote.Addr(), start)
 	if err != nil {
 		_ = in.Conn.Close()
 		return nil, err
@@ -121,7 +139,7 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 	}
 	sdp, err := s.localDescription(webrtc.SDPTypeAnswer)
 	if err == nil {
-		err = s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp})
+		err = s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp, Mode: string(s.mode)})
 	}
 	if err == nil {
 		err = s.localDescriptionSent()

@@ -41,6 +41,7 @@ type inbound struct {
 // connection exists until it is closed.
 type session struct {
 	cfg     *Config
+	mode    ice.Mode
 	role    signalling.Role
 	callID  string
 	conn    *signalling.Conn
@@ -86,10 +87,14 @@ type session struct {
 	source       media.Source
 }
 
-func newSession(cfg *Config, role signalling.Role, callID string, conn *signalling.Conn,
+func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string, conn *signalling.Conn,
 	peer lokinet.Address, peerIP netip.Addr, start time.Time) (*session, error) {
+	if mode == "" {
+		mode = ice.ModeOnion
+	}
 	s := &session{
 		cfg:       cfg,
+		mode:      mode,
 		role:      role,
 		callID:    callID,
 		conn:      conn,
@@ -128,12 +133,20 @@ func (s *session) setupPeerConnection() error {
 	}
 	s.sink = sink
 
+	if s.mode.ExposesIP() {
+		// Said before the endpoint exists: nothing has left through a
+		// non-Lokinet interface yet.
+		s.emit.emit(Event{Kind: EventExposure, CallID: s.callID, Peer: s.peer.String(), Mode: string(s.mode),
+			Message: s.mode.Exposure()})
+		s.log.Warn("call uses a mode that exposes the IP address", "mode", s.mode, "exposure", s.mode.Exposure())
+	}
 	ep, err := ice.NewEndpoint(ice.Config{
-		Mode:   s.cfg.Mode,
-		Node:   s.cfg.Node,
-		Net:    s.cfg.Net,
-		Timers: s.cfg.Timers,
-		Logger: s.log,
+		Mode:    s.mode,
+		Servers: s.cfg.Servers,
+		Node:    s.cfg.Node,
+		Net:     s.cfg.Net,
+		Timers:  s.cfg.Timers,
+		Logger:  s.log,
 	})
 	if err != nil {
 		return fmt.Errorf("media endpoint: %w", err)
@@ -394,6 +407,7 @@ func (s *session) startMedia(ctx context.Context) error {
 	sender := &media.Sender{
 		Source:  src,
 		Encoder: enc,
+		Muted:   s.cfg.Muted,
 		Write: func(payload []byte, d time.Duration) error {
 			return s.track.WriteSample(pionmedia.Sample{Data: payload, Duration: d})
 		},

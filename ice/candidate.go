@@ -18,6 +18,9 @@ import (
 // misleading) to the peer. A candidate on any other address is a leak and
 // fails with ErrLeak.
 func (e *Endpoint) ExportCandidate(c webrtc.ICECandidate) (signalling.Candidate, error) {
+	if e.mode.ExposesIP() {
+		return e.exportExposed(c)
+	}
 	addr, err := netip.ParseAddr(c.Address)
 	if err != nil {
 		return signalling.Candidate{}, fmt.Errorf("%w: local candidate address %q is not an IP", ErrLeak, c.Address)
@@ -47,6 +50,12 @@ type PeerResolver func(ctx context.Context, peer lokinet.Address) (netip.Addr, e
 // towards third parties); the name is resolved through resolve, and the
 // result must lie in the Lokinet range and differ from the node's own IP.
 func (e *Endpoint) ImportCandidate(ctx context.Context, c signalling.Candidate, peer lokinet.Address, resolve PeerResolver) (webrtc.ICECandidateInit, error) {
+	if e.mode.ExposesIP() {
+		return e.importExposed(c)
+	}
+	if c.Name == "" {
+		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: an address candidate in onion mode", ErrRefusedCandidate)
+	}
 	name, err := lokinet.ParseAddress(c.Name)
 	if err != nil {
 		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: %w", ErrRefusedCandidate, err)
@@ -77,11 +86,65 @@ func (e *Endpoint) ImportCandidate(ctx context.Context, c signalling.Candidate, 
 	if err != nil {
 		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: %w", ErrRefusedCandidate, err)
 	}
+	return candidateInit("candidate:" + host.Marshal()), nil
+}
+
+func candidateInit(line string) webrtc.ICECandidateInit {
 	mid := "0"
-	var line uint16
-	return webrtc.ICECandidateInit{
-		Candidate:     "candidate:" + host.Marshal(),
-		SDPMid:        &mid,
-		SDPMLineIndex: &line,
+	var index uint16
+	return webrtc.ICECandidateInit{Candidate: line, SDPMid: &mid, SDPMLineIndex: &index}
+}
+
+// exportExposed translates a candidate of the p2p and relay modes. It carries
+// its IP (the user consented to that) but never a related address: for a
+// relay candidate that would be the node's own public IP, which relay mode
+// promises to keep from the peer.
+func (e *Endpoint) exportExposed(c webrtc.ICECandidate) (signalling.Candidate, error) {
+	addr, err := netip.ParseAddr(c.Address)
+	if err != nil {
+		return signalling.Candidate{}, fmt.Errorf("%w: local candidate address %q is not an IP", ErrLeak, c.Address)
+	}
+	addr = addr.Unmap()
+	if e.node.Range.Contains(addr) {
+		return signalling.Candidate{}, fmt.Errorf("%w: local %s candidate on Lokinet address %v outside onion mode", ErrLeak, c.Typ, addr)
+	}
+	if e.mode == ModeRelay && c.Typ != webrtc.ICECandidateTypeRelay {
+		return signalling.Candidate{}, fmt.Errorf("%w: %s candidate in relay mode would reveal %v", ErrLeak, c.Typ, addr)
+	}
+	return signalling.Candidate{
+		Foundation: c.Foundation,
+		Component:  c.Component,
+		Protocol:   c.Protocol.String(),
+		Priority:   c.Priority,
+		Address:    addr.String(),
+		Port:       c.Port,
+		Type:       c.Typ.String(),
 	}, nil
+}
+
+// importExposed accepts an address candidate in the p2p and relay modes,
+// except one inside the Lokinet range.
+func (e *Endpoint) importExposed(c signalling.Candidate) (webrtc.ICECandidateInit, error) {
+	addr, err := netip.ParseAddr(c.Address)
+	if err != nil {
+		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: %s candidate without an IP address", ErrRefusedCandidate, e.mode)
+	}
+	if e.node.Range.Contains(addr.Unmap()) {
+		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: %v is a Lokinet address", ErrRefusedCandidate, addr)
+	}
+	line := fmt.Sprintf("candidate:%s %d %s %d %s %d typ %s", c.Foundation, c.Component, c.Protocol, c.Priority, addr, c.Port, c.Type)
+	switch c.Type {
+	case "host":
+	case "srflx", "relay", "prflx":
+		line += " raddr 0.0.0.0 rport 0"
+	default:
+		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: type %q", ErrRefusedCandidate, c.Type)
+	}
+	if c.Protocol == "tcp" {
+		line += " tcptype passive"
+	}
+	if _, err := pionice.UnmarshalCandidate(line); err != nil {
+		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: %w", ErrRefusedCandidate, err)
+	}
+	return candidateInit(line), nil
 }

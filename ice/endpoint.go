@@ -30,6 +30,9 @@ type Config struct {
 	Net transport.Net
 	// Timers overrides the mode's ICE and DTLS timers field by field.
 	Timers Timers
+	// Servers are the STUN and TURN servers of the p2p and relay modes.
+	// Onion mode ignores them: it never contacts any server.
+	Servers []Server
 	// Logger receives the endpoint's and pion's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -38,12 +41,13 @@ type Config struct {
 // that the socket is the only candidate it can gather. Create one per call and
 // Close it when the call ends.
 type Endpoint struct {
-	api  *webrtc.API
-	conn net.PacketConn
-	mux  *pionice.UDPMuxDefault
-	node lokinet.Node
-	mode Mode
-	log  *slog.Logger
+	api     *webrtc.API
+	conn    net.PacketConn
+	mux     *pionice.UDPMuxDefault
+	node    lokinet.Node
+	mode    Mode
+	servers []webrtc.ICEServer
+	log     *slog.Logger
 
 	rtpStats atomic.Pointer[stats.Getter]
 }
@@ -54,8 +58,8 @@ func NewEndpoint(cfg Config) (*Endpoint, error) {
 	if cfg.Mode == "" {
 		cfg.Mode = ModeOnion
 	}
-	if cfg.Mode != ModeOnion {
-		return nil, fmt.Errorf("%w: %s", ErrModeUnavailable, cfg.Mode)
+	if _, err := ParseMode(string(cfg.Mode)); err != nil {
+		return nil, err
 	}
 	if !cfg.Node.IP.Is4() || !cfg.Node.Range.Contains(cfg.Node.IP) {
 		return nil, fmt.Errorf("ice: node address %v is not an IPv4 address inside Lokinet range %v", cfg.Node.IP, cfg.Node.Range)
@@ -70,6 +74,9 @@ func NewEndpoint(cfg Config) (*Endpoint, error) {
 		if nw, err = stdnet.NewNet(); err != nil {
 			return nil, fmt.Errorf("ice: host network: %w", err)
 		}
+	}
+	if cfg.Mode.ExposesIP() {
+		return newExposedEndpoint(cfg, nw, log)
 	}
 	laddr := &net.UDPAddr{IP: cfg.Node.IP.AsSlice(), Port: 0}
 	conn, err := nw.ListenUDP("udp4", laddr)
@@ -97,6 +104,28 @@ func (e *Endpoint) buildAPI(nw transport.Net, t Timers) (*webrtc.API, error) {
 	var se webrtc.SettingEngine
 	se.LoggerFactory = LoggerFactory(e.log)
 	se.SetNet(nw)
+	if e.mode.ExposesIP() {
+		e.exposedSettings(&se)
+	} else {
+		e.onionSettings(&se)
+	}
+	se.SetICETimeouts(t.Disconnected, t.Failed, t.KeepAlive)
+	se.SetICEMaxBindingRequests(t.MaxBindingRequests)
+	se.SetDTLSRetransmissionInterval(t.DTLSRetransmit)
+	// HelloVerify is an anti-spoofing cookie exchange; ICE has already proved
+	// the peer reachable at its address, and skipping it saves one onion
+	// round trip.
+	se.SetDTLSInsecureSkipHelloVerify(true)
+	// The call ends through signalling; a peer's DTLS close must not tear
+	// the connection down before this side has read its statistics.
+	se.DisableCloseByDTLS(true)
+	return e.finishAPI(se)
+}
+
+// onionSettings allow exactly one candidate: the media socket on the
+// Lokinet address. Each setting closes one way another address could be
+// gathered or used.
+func (e *Endpoint) onionSettings(se *webrtc.SettingEngine) {
 	// The one socket bound to the Lokinet IP is the only host candidate.
 	se.SetICEUDPMux(e.mux)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -118,17 +147,9 @@ func (e *Endpoint) buildAPI(nw transport.Net, t Timers) (*webrtc.API, error) {
 	// Stand-in networks put the Lokinet range on loopback; pion drops
 	// loopback candidates unless told otherwise.
 	se.SetIncludeLoopbackCandidate(node.IP.IsLoopback())
-	se.SetICETimeouts(t.Disconnected, t.Failed, t.KeepAlive)
-	se.SetICEMaxBindingRequests(t.MaxBindingRequests)
-	se.SetDTLSRetransmissionInterval(t.DTLSRetransmit)
-	// HelloVerify is an anti-spoofing cookie exchange; ICE has already proved
-	// the peer reachable at its address, and skipping it saves one onion
-	// round trip.
-	se.SetDTLSInsecureSkipHelloVerify(true)
-	// The call ends through signalling; a peer's DTLS close must not tear
-	// the connection down before this side has read its statistics.
-	se.DisableCloseByDTLS(true)
+}
 
+func (e *Endpoint) finishAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	me, err := newMediaEngine()
 	if err != nil {
 		return nil, err
@@ -152,6 +173,43 @@ func (e *Endpoint) buildAPI(nw transport.Net, t Timers) (*webrtc.API, error) {
 		webrtc.WithMediaEngine(me),
 		webrtc.WithInterceptorRegistry(ir),
 	), nil
+}
+
+// newExposedEndpoint builds an endpoint for the p2p and relay modes: pion
+// gathers on every interface but Lokinet's, with the configured STUN and TURN
+// servers. The user has consented to exposing the IP address.
+func newExposedEndpoint(cfg Config, nw transport.Net, log *slog.Logger) (*Endpoint, error) {
+	if cfg.Mode == ModeRelay {
+		turn := false
+		for _, s := range cfg.Servers {
+			turn = turn || s.IsTURN()
+		}
+		if !turn {
+			return nil, fmt.Errorf("%w: relay mode needs a TURN server", ErrBadServer)
+		}
+	}
+	e := &Endpoint{node: cfg.Node, mode: cfg.Mode, servers: iceServers(cfg.Servers), log: log}
+	api, err := e.buildAPI(nw, cfg.Timers.withDefaults(cfg.Mode))
+	if err != nil {
+		return nil, err
+	}
+	e.api = api
+	return e, nil
+}
+
+// exposedSettings keep Lokinet out of the media path of the p2p and relay
+// modes (its addresses mean nothing outside the node) and mDNS off.
+func (e *Endpoint) exposedSettings(se *webrtc.SettingEngine) {
+	node := e.node
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	se.SetICEMulticastDNSMode(pionice.MulticastDNSModeDisabled)
+	se.SetInterfaceFilter(func(name string) bool { return name != node.Interface })
+	outside := func(ip net.IP) bool {
+		a, ok := netip.AddrFromSlice(ip)
+		return ok && !node.Range.Contains(a.Unmap())
+	}
+	se.SetIPFilter(outside)
+	se.SetRemoteIPFilter(outside)
 }
 
 // OpusCodec is the only codec lokicall negotiates: Opus at 48 kHz, mono
@@ -181,10 +239,17 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 // NewPeerConnection returns a peer connection bound by the endpoint's policy:
 // no ICE servers, one bundled transport, RTCP multiplexed.
 func (e *Endpoint) NewPeerConnection() (*webrtc.PeerConnection, error) {
-	pc, err := e.api.NewPeerConnection(webrtc.Configuration{
+	conf := webrtc.Configuration{
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
-	})
+	}
+	if e.mode.ExposesIP() {
+		conf.ICEServers = e.servers
+	}
+	if e.mode == ModeRelay {
+		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := e.api.NewPeerConnection(conf)
 	if err != nil {
 		return nil, fmt.Errorf("ice: new peer connection: %w", err)
 	}
@@ -206,9 +271,13 @@ func (e *Endpoint) StreamStats(ssrc uint32) (*stats.Stats, bool) {
 // Mode returns the endpoint's connectivity policy.
 func (e *Endpoint) Mode() Mode { return e.mode }
 
-// LocalAddr returns the media socket's address: the node's Lokinet IP and an
-// ephemeral port.
+// LocalAddr returns the onion-mode media socket's address: the node's
+// Lokinet IP and an ephemeral port. Other modes have no single socket and
+// return the zero value.
 func (e *Endpoint) LocalAddr() netip.AddrPort {
+	if e.conn == nil {
+		return netip.AddrPort{}
+	}
 	if ua, ok := e.conn.LocalAddr().(*net.UDPAddr); ok {
 		return ua.AddrPort()
 	}

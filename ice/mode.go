@@ -17,18 +17,31 @@ const (
 	ModeRelay Mode = "relay"
 )
 
-// ParseMode returns the Mode named s. Only onion mode is built so far; the
-// others are recognised so that the error says so rather than "unknown".
+// ParseMode returns the Mode named s.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
-	case ModeOnion:
+	case ModeOnion, ModeP2P, ModeRelay:
 		return m, nil
-	case ModeP2P, ModeRelay:
-		return "", fmt.Errorf("%w: %q exposes your IP address and is not built yet", ErrModeUnavailable, s)
 	default:
-		return "", fmt.Errorf("%w: %q (want onion)", ErrUnknownMode, s)
+		return "", fmt.Errorf("%w: %q (want onion, p2p or relay)", ErrUnknownMode, s)
 	}
 }
 
 // String returns the mode's name.
 func (m Mode) String() string { return string(m) }
+
+// ExposesIP reports whether the mode lets someone outside Lokinet learn the
+// node's IP address, which needs the user's explicit consent.
+func (m Mode) ExposesIP() bool { return m == ModeP2P || m == ModeRelay }
+
+// Exposure says, for a warning, who learns the node's IP in this mode.
+func (m Mode) Exposure() string {
+	switch m {
+	case ModeP2P:
+		return "the other participant and the STUN/TURN server operators learn your IP address"
+	case ModeRelay:
+		return "the TURN server operator learns your IP address (the other participant does not)"
+	default:
+		return "nobody learns your IP address"
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -95,26 +96,43 @@ type Message struct {
 	// and hangup, such as ReasonDeclined: printable ASCII, at most
 	// MaxReasonLen bytes.
 	Reason string `json:"reason,omitempty"`
+	// Mode is, on an offer or answer only, the connectivity mode the sender
+	// uses for media: "" or "onion" (the default, candidates named by .loki
+	// address), "p2p" or "relay" (candidates carry IP addresses, which
+	// exposes them). A callee that has not opted in to exposing its IP
+	// refuses the non-onion modes.
+	Mode string `json:"mode,omitempty"`
 }
 
-// Candidate is an ICE candidate with the sender named by its .loki address
-// instead of an IP: raw Lokinet IPs are local to each node and must never be
-// sent. The receiver resolves Name to its own view of the sender's IP.
+// Modes a Message may name.
+const (
+	ModeOnion = "onion"
+	ModeP2P   = "p2p"
+	ModeRelay = "relay"
+)
+
+// Candidate is an ICE candidate. In onion mode it names the sender by its
+// .loki address instead of an IP: raw Lokinet IPs are local to each node and
+// must never be sent, so the receiver resolves Name to its own view of the
+// sender's IP. In the p2p and relay modes, which the user has opted in to,
+// it carries an IP Address instead. Exactly one of Name and Address is set.
 type Candidate struct {
 	// Foundation is the ICE foundation: 1 to 32 characters of [A-Za-z0-9+/].
 	Foundation string `json:"foundation"`
 	// Component is the ICE component; only 1 (RTP, with RTCP multiplexed).
 	Component uint16 `json:"component"`
-	// Protocol is the transport: "udp" only ("tcp" is reserved).
+	// Protocol is the transport: "udp"; "tcp" also for address candidates.
 	Protocol string `json:"protocol"`
 	// Priority is the ICE priority, 1 to 2^31-1.
 	Priority uint32 `json:"priority"`
-	// Name is the sender's .loki address in canonical form.
-	Name string `json:"name"`
+	// Name is the sender's .loki address in canonical form (onion mode).
+	Name string `json:"name,omitempty"`
+	// Address is the candidate's IP address (p2p and relay modes only).
+	Address string `json:"address,omitempty"`
 	// Port is the UDP port, not 0.
 	Port uint16 `json:"port"`
-	// Type is the candidate type: "host" only in onion mode ("srflx",
-	// "relay" and "prflx" are reserved for later modes).
+	// Type is the candidate type: "host" for named candidates; "host",
+	// "srflx", "relay" or "prflx" for address candidates.
 	Type string `json:"type"`
 }
 
@@ -217,11 +235,11 @@ func (k kind) String() string {
 var (
 	messageFields = map[string]kind{
 		"v": kindNumber, "type": kindString, "call_id": kindString, "from": kindString,
-		"sdp": kindString, "candidate": kindObject, "reason": kindString,
+		"sdp": kindString, "candidate": kindObject, "reason": kindString, "mode": kindString,
 	}
 	candidateFields = map[string]kind{
 		"foundation": kindString, "component": kindNumber, "protocol": kindString,
-		"priority": kindNumber, "name": kindString, "port": kindNumber, "type": kindString,
+		"priority": kindNumber, "name": kindString, "address": kindString, "port": kindNumber, "type": kindString,
 	}
 )
 
@@ -357,6 +375,13 @@ func validate(m Message) error {
 		return fmt.Errorf("%w: candidate: missing on %s", ErrMalformed, m.Type)
 	case !hasReason && m.Reason != "":
 		return fmt.Errorf("%w: reason: not allowed on %s", ErrMalformed, m.Type)
+	case !hasSDP && m.Mode != "":
+		return fmt.Errorf("%w: mode: not allowed on %s", ErrMalformed, m.Type)
+	}
+	switch m.Mode {
+	case "", ModeOnion, ModeP2P, ModeRelay:
+	default:
+		return fmt.Errorf("%w: mode: %q, want onion, p2p or relay", ErrMalformed, m.Mode)
 	}
 	if m.From != "" {
 		if err := checkName(m.From); err != nil {
@@ -458,20 +483,40 @@ func checkCandidate(c Candidate) error {
 	if c.Component != 1 {
 		return fmt.Errorf("component: %d, want 1", c.Component)
 	}
-	if c.Protocol != "udp" {
-		return fmt.Errorf("protocol: %q, want \"udp\"", c.Protocol)
-	}
 	if c.Priority == 0 || c.Priority > 1<<31-1 {
 		return fmt.Errorf("priority: %d, want 1 to 2^31-1", c.Priority)
-	}
-	if err := checkName(c.Name); err != nil {
-		return fmt.Errorf("name: %w", err)
 	}
 	if c.Port == 0 {
 		return fmt.Errorf("port: 0")
 	}
-	if c.Type != "host" {
-		return fmt.Errorf("type: %q, want \"host\" (other types are reserved)", c.Type)
+	switch {
+	case c.Name != "" && c.Address != "":
+		return fmt.Errorf("name and address: only one of them may be set")
+	case c.Name != "":
+		if err := checkName(c.Name); err != nil {
+			return fmt.Errorf("name: %w", err)
+		}
+		if c.Protocol != "udp" {
+			return fmt.Errorf("protocol: %q, want \"udp\"", c.Protocol)
+		}
+		if c.Type != "host" {
+			return fmt.Errorf("type: %q, want \"host\" for a named candidate", c.Type)
+		}
+	case c.Address != "":
+		a, err := netip.ParseAddr(c.Address)
+		if err != nil || a.Zone() != "" || a.String() != c.Address {
+			return fmt.Errorf("address: %q is not an IP address in canonical form", c.Address)
+		}
+		if c.Protocol != "udp" && c.Protocol != "tcp" {
+			return fmt.Errorf("protocol: %q, want \"udp\" or \"tcp\"", c.Protocol)
+		}
+		switch c.Type {
+		case "host", "srflx", "relay", "prflx":
+		default:
+			return fmt.Errorf("type: %q, want host, srflx, relay or prflx", c.Type)
+		}
+	default:
+		return fmt.Errorf("name: missing (or address, outside onion mode)")
 	}
 	return nil
 }
