@@ -9,8 +9,9 @@ import (
 )
 
 // slogFactory adapts a *slog.Logger to pion's logging.LoggerFactory. pion's
-// info messages are routine connection chatter and go to slog's debug level;
-// its trace level maps to debug minus four.
+// info messages are routine connection chatter and go to slog's debug level,
+// its warnings (mostly transient, such as a check sent before any candidate
+// pair exists) to info, its trace level to debug minus four.
 type slogFactory struct{ log *slog.Logger }
 
 // LoggerFactory returns a pion logger factory that writes to log, with each
@@ -43,7 +44,7 @@ func (l slogLeveled) Debug(msg string)                  { l.logf(slog.LevelDebug
 func (l slogLeveled) Debugf(format string, args ...any) { l.logf(slog.LevelDebug, format, args...) }
 func (l slogLeveled) Info(msg string)                   { l.logf(slog.LevelDebug, "%s", msg) }
 func (l slogLeveled) Infof(format string, args ...any)  { l.logf(slog.LevelDebug, format, args...) }
-func (l slogLeveled) Warn(msg string)                   { l.logf(slog.LevelWarn, "%s", msg) }
-func (l slogLeveled) Warnf(format string, args ...any)  { l.logf(slog.LevelWarn, format, args...) }
+func (l slogLeveled) Warn(msg string)                   { l.logf(slog.LevelInfo, "%s", msg) }
+func (l slogLeveled) Warnf(format string, args ...any)  { l.logf(slog.LevelInfo, format, args...) }
 func (l slogLeveled) Error(msg string)                  { l.logf(slog.LevelError, "%s", msg) }
 func (l slogLeveled) Errorf(format string, args ...any) { l.logf(slog.LevelError, format, args...) }
