@@ -49,7 +49,7 @@ func (s *session) collectStats() *Stats {
 		st.LossPercent = 100 * float64(st.PacketsLost) / float64(expected)
 	}
 	st.MOS = EstimateMOS(time.Duration(st.OneWayMS*float64(time.Millisecond)),
-		time.Duration(st.JitterMS*float64(time.Millisecond)), st.LossPercent)
+		time.Duration(st.JitterMS*float64(time.Millisecond)), residualLossPercent(st))
 	return st
 }
 

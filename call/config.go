@@ -70,6 +70,16 @@ type Config struct {
 	// cheap and safe for concurrent use.
 	Muted func() bool
 
+	// OnStats, if set, receives a LiveStats snapshot about once a second
+	// while audio flows. It runs on its own goroutine and must not block
+	// for long.
+	OnStats func(LiveStats)
+	// WrapSource and WrapSink, if set, wrap the opened audio source and sink
+	// (measurement taps such as measure.Capture and measure.Playout). The
+	// call closes what they return, which must close what it wraps.
+	WrapSource func(media.Source) media.Source
+	WrapSink   func(media.Sink) media.Sink
+
 	// Events receives the call's events; nil drops them.
 	Events Emitter
 	// Logger receives diagnostics; nil discards them.

@@ -85,6 +85,7 @@ type session struct {
 	sink         media.Sink
 	sinkErr      error
 	source       media.Source
+	live         liveMeters
 }
 
 func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string, conn *signalling.Conn,
@@ -126,10 +127,16 @@ func (s *session) setupPeerConnection() error {
 	if err != nil {
 		return fmt.Errorf("open audio source %s: %w", s.cfg.In, err)
 	}
+	if s.cfg.WrapSource != nil {
+		src = s.cfg.WrapSource(src)
+	}
 	s.source = src
 	sink, err := media.OpenSink(s.cfg.Out, media.Options{Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("open audio sink %s: %w", s.cfg.Out, err)
+	}
+	if s.cfg.WrapSink != nil {
+		sink = s.cfg.WrapSink(sink)
 	}
 	s.sink = sink
 
@@ -172,7 +179,8 @@ func (s *session) setupPeerConnection() error {
 		return fmt.Errorf("opus decoder: %w", err)
 	}
 	s.decoder = dec
-	jb, err := media.NewJitterBuffer(media.JitterConfig{TargetDelay: s.cfg.JitterDelay})
+	jb, err := media.NewJitterBuffer(media.JitterConfig{
+		FrameDuration: s.cfg.Encoder.FrameDuration, TargetDelay: s.cfg.JitterDelay, Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("jitter buffer: %w", err)
 	}
@@ -181,6 +189,7 @@ func (s *session) setupPeerConnection() error {
 		Jitter:  jb,
 		Decoder: dec,
 		Logger:  s.log,
+		Level:   &s.live.speaker,
 	}
 
 	pc.OnICECandidate(s.onLocalCandidate)
@@ -408,6 +417,7 @@ func (s *session) startMedia(ctx context.Context) error {
 		Source:  src,
 		Encoder: enc,
 		Muted:   s.cfg.Muted,
+		Level:   &s.live.mic,
 		Write: func(payload []byte, d time.Duration) error {
 			return s.track.WriteSample(pionmedia.Sample{Data: payload, Duration: d})
 		},
@@ -437,6 +447,7 @@ func (s *session) startMedia(ctx context.Context) error {
 			}
 		}
 	}()
+	s.startLive(mctx)
 	return nil
 }
 

@@ -41,7 +41,8 @@ type Stats struct {
 	RemoteCandidate string `json:"remote_candidate,omitempty"`
 
 	// MOS is the E-model estimate (ITU-T G.107 simplified, see EstimateMOS)
-	// from OneWayMS, JitterMS and LossPercent.
+	// from OneWayMS, JitterMS and the loss heard after FEC: concealed
+	// frames as a share of frames played (LossPercent before any playout).
 	MOS float64 `json:"mos"`
 }
 

@@ -159,15 +159,18 @@ func (e *Endpoint) finishAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	// turns them into per-stream figures (StreamStats). NACK and TWCC are
 	// left out: audio does not retransmit, and extra header extensions are
 	// not wanted.
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, fmt.Errorf("ice: rtcp reports: %w", err)
-	}
+	// The stats interceptor goes first so that it sits outside the report
+	// interceptor in the chain and sees the sender reports it writes:
+	// without them it cannot match receiver reports and measure RTT.
 	si, err := stats.NewInterceptor(stats.WithLoggerFactory(se.LoggerFactory))
 	if err != nil {
 		return nil, fmt.Errorf("ice: stats interceptor: %w", err)
 	}
 	si.OnNewPeerConnection(func(_ string, g stats.Getter) { e.rtpStats.Store(&g) })
 	ir.Add(si)
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, fmt.Errorf("ice: rtcp reports: %w", err)
+	}
 	return webrtc.NewAPI(
 		webrtc.WithSettingEngine(se),
 		webrtc.WithMediaEngine(me),

@@ -24,3 +24,11 @@ var ErrBadConfig = errors.New("media: bad configuration")
 
 // ErrClosed reports use of a Source or Sink after Close.
 var ErrClosed = errors.New("media: closed")
+
+// ErrBadPacket reports an Opus packet whose framing is malformed.
+var ErrBadPacket = errors.New("media: malformed Opus packet")
+
+// ErrNoFEC reports that a packet carries no in-band FEC data for the frame
+// before it, so Decoder.DecodeFEC cannot rebuild that frame (conceal it
+// instead).
+var ErrNoFEC = errors.New("media: packet carries no FEC data")

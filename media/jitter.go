@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"time"
 )
@@ -13,6 +14,28 @@ const (
 	DefaultTargetDelay = 60 * time.Millisecond
 	DefaultMaxDelay    = 2 * time.Second
 	DefaultCatchUp     = 200 * time.Millisecond
+	// DefaultAdaptiveStart is the delay an adaptive buffer collects before
+	// playout starts, rounded up to whole frames, until it has measured
+	// the path.
+	DefaultAdaptiveStart = 40 * time.Millisecond
+)
+
+// Adaptive policy constants.
+const (
+	// transitWindow is the span of recent packets whose transit variation
+	// sets the adaptive target.
+	transitWindow = 2 * time.Second
+	// spikeHalfLife is how fast a measured delay spike is forgotten: the
+	// target comes down slowly once the path calms.
+	spikeHalfLife = 8 * time.Second
+	// adaptWindow is how long the buffer watches its fill level before it
+	// drops or inserts one frame.
+	adaptWindow = time.Second
+	// transitPercentile of the transit variation over transitWindow is the
+	// delay the buffer must cover.
+	transitPercentile = 0.95
+	// jitterFactor scales the RFC 3550 jitter into a delay to cover.
+	jitterFactor = 3
 )
 
 // Status says what a jitter buffer slot holds.
@@ -30,6 +53,9 @@ const (
 	// Missing: the packet due now is lost (a later one is buffered); Next
 	// holds the following packet's payload if buffered, for FEC.
 	Missing
+	// Inserted: an adaptive buffer grows its delay by one frame; play one
+	// frame of concealment. The sequence does not advance.
+	Inserted
 )
 
 // String returns the status name.
@@ -41,6 +67,8 @@ func (s Status) String() string {
 		return "ready"
 	case Missing:
 		return "missing"
+	case Inserted:
+		return "inserted"
 	}
 	return fmt.Sprintf("Status(%d)", int(s))
 }
@@ -52,15 +80,25 @@ type Slot struct {
 	Seq     uint16 // sequence number of a Ready or Missing slot
 	Payload []byte // the packet, when Ready
 	Next    []byte // the following packet, when Missing and it is buffered
+	// Skipped is a packet an adaptive buffer dropped just before this slot
+	// to shrink its delay by one frame; a decoder may decode and discard
+	// it to keep its state continuous.
+	Skipped []byte
 }
 
 // JitterConfig configures NewJitterBuffer. The zero value gives the
-// defaults.
+// defaults: an adaptive buffer of 20 ms frames.
 type JitterConfig struct {
 	// FrameDuration is the audio in each packet; 0: 20 ms.
 	FrameDuration time.Duration
+	// Fixed keeps the target delay at TargetDelay. By default the buffer
+	// is adaptive: its target follows the measured transit variation and
+	// jitter (see JitterBuffer), never below one frame.
+	Fixed bool
 	// TargetDelay is how much audio the buffer collects before playout
-	// starts; 0: DefaultTargetDelay (60 ms).
+	// starts (for an adaptive buffer: until it has measured the path);
+	// 0: DefaultTargetDelay (60 ms) when Fixed, else DefaultAdaptiveStart
+	// (40 ms), rounded up to whole frames.
 	TargetDelay time.Duration
 	// MaxDelay bounds the audio held; beyond it the oldest packets are
 	// dropped; 0: DefaultMaxDelay (2 s).
@@ -82,15 +120,27 @@ type JitterStats struct {
 	Lost      uint64 // slots played as Missing
 	Dropped   uint64 // buffered packets discarded to bound or catch up the delay
 	Underruns uint64 // Pops after playout started that found nothing buffered
+	Skipped   uint64 // frames dropped by the adaptive policy to shrink the delay
+	Inserted  uint64 // frames inserted by the adaptive policy to grow the delay
 }
 
 // JitterBuffer reorders RTP packets by sequence number (wrapping at 65535)
 // and hands them out one per frame to a playout clock. Push and Pop may be
 // called from different goroutines.
 //
-// The target delay is fixed by the configuration for now. SetTargetDelay is
-// the seam for an adaptive policy, which Jitter (the RFC 3550 interarrival
-// jitter estimate, kept up to date by Push) is there to feed.
+// An adaptive buffer (the default) sets its target delay from the path:
+// one frame plus the larger of the 95th percentile of the transit variation
+// over the last 2 s (arrival time minus RTP time, above its minimum: delay
+// spikes) and three times the RFC 3550 interarrival jitter, rounded up to
+// whole frames after ignoring a quarter frame of scheduling noise. A spike
+// is remembered with a half-life of 8 s, so the target comes down slowly
+// once the path calms. Every second the buffer compares its fill level at
+// each Pop with the target: when it never fell below two frames and rose
+// above the target, it drops one frame (Slot.Skipped), preferring a quiet
+// moment (PopQuiet); when it never reached the target, it inserts one frame
+// of concealment (Status Inserted). An underrun also grows the delay by a
+// frame, since the packet that was due is still played when it arrives. The
+// delay never goes below one frame.
 type JitterBuffer struct {
 	mu       sync.Mutex
 	log      *slog.Logger
@@ -110,6 +160,24 @@ type JitterBuffer struct {
 	lastArrival time.Time
 	lastTS      uint32
 	haveTransit bool
+
+	// Adaptive policy state.
+	adaptive    bool
+	transit     []float64 // ring of recent relative transit times, seconds
+	transitN    int       // values in transit
+	transitPos  int
+	pushes      int
+	tsBase      uint32 // RTP time of transit zero
+	arrivalBase time.Time
+	spike       float64 // decaying peak of the covered delay, seconds
+	spikeAt     time.Time
+	winPops     int   // Pops in the current adapt window
+	winLen      int   // Pops per adapt window
+	winMin      int64 // fewest frames buffered at a Pop this window
+	winMax      int64 // most frames buffered at a Pop this window
+	shrink      bool  // a frame is to be dropped
+	grow        bool  // a frame is to be inserted
+	pendingPops int   // Pops since shrink or grow was decided
 
 	stats JitterStats
 }
@@ -132,6 +200,9 @@ func NewJitterBuffer(cfg JitterConfig) (*JitterBuffer, error) {
 	}
 	if cfg.TargetDelay == 0 {
 		cfg.TargetDelay = DefaultTargetDelay
+		if !cfg.Fixed {
+			cfg.TargetDelay = DefaultAdaptiveStart
+		}
 	}
 	if cfg.MaxDelay == 0 {
 		cfg.MaxDelay = DefaultMaxDelay
@@ -153,7 +224,7 @@ func NewJitterBuffer(cfg JitterConfig) (*JitterBuffer, error) {
 	for size < capacity {
 		size <<= 1
 	}
-	return &JitterBuffer{
+	j := &JitterBuffer{
 		log:      orDiscard(cfg.Logger),
 		frame:    cfg.FrameDuration,
 		target:   cfg.TargetDelay,
@@ -161,8 +232,24 @@ func NewJitterBuffer(cfg JitterConfig) (*JitterBuffer, error) {
 		capacity: capacity,
 		ring:     make([]jbEntry, size),
 		mask:     size - 1,
-	}, nil
+		adaptive: !cfg.Fixed,
+	}
+	if j.adaptive {
+		j.target = j.roundUp(j.target)
+		j.transit = make([]float64, max(int(transitWindow/cfg.FrameDuration), 8))
+		j.winLen = max(int(adaptWindow/cfg.FrameDuration), 4)
+		j.resetWindow()
+	}
+	return j, nil
 }
+
+// roundUp rounds d up to whole frames, at least one.
+func (j *JitterBuffer) roundUp(d time.Duration) time.Duration {
+	return max((d+j.frame-1)/j.frame, 1) * j.frame
+}
+
+// Adaptive reports whether the target delay follows the path.
+func (j *JitterBuffer) Adaptive() bool { return j.adaptive }
 
 // FrameDuration returns the audio duration of one packet and one Pop.
 func (j *JitterBuffer) FrameDuration() time.Duration { return j.frame }
@@ -175,9 +262,8 @@ func (j *JitterBuffer) TargetDelay() time.Duration {
 	return j.target
 }
 
-// SetTargetDelay changes the target delay, clamped to 0..MaxDelay. It is the
-// seam for an adaptive policy (for example one frame plus four times Jitter);
-// nothing calls it yet.
+// SetTargetDelay changes the target delay, clamped to 0..MaxDelay. An
+// adaptive buffer overrides it at its next measurement.
 func (j *JitterBuffer) SetTargetDelay(d time.Duration) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -196,6 +282,7 @@ func (j *JitterBuffer) Push(seq uint16, ts uint32, payload []byte, arrival time.
 		j.head = seqBase + int64(seq)
 		j.highest = j.head
 		j.updateJitter(ts, arrival)
+		j.updateTransit(ts, arrival)
 		j.store(j.head, payload)
 		return
 	}
@@ -205,6 +292,7 @@ func (j *JitterBuffer) Push(seq uint16, ts uint32, payload []byte, arrival time.
 		return
 	}
 	j.updateJitter(ts, arrival)
+	j.updateTransit(ts, arrival)
 	if ext < j.head {
 		if j.started {
 			j.stats.Late++
@@ -253,7 +341,15 @@ func (j *JitterBuffer) updateJitter(ts uint32, arrival time.Time) {
 }
 
 // Pop returns the slot due now; the playout clock calls it once per frame.
-func (j *JitterBuffer) Pop() Slot {
+// It is PopQuiet(true): an adaptive buffer changes its delay as soon as it
+// decides to.
+func (j *JitterBuffer) Pop() Slot { return j.PopQuiet(true) }
+
+// PopQuiet returns the slot due now; the playout clock calls it once per
+// frame. quiet says whether the audio played just before is quiet, so that
+// an adaptive buffer may drop or insert a frame there unheard; it does so
+// anyway once the change has waited half an adapt window.
+func (j *JitterBuffer) PopQuiet(quiet bool) Slot {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if !j.have {
@@ -270,6 +366,34 @@ func (j *JitterBuffer) Pop() Slot {
 		keep := int64((j.target + j.frame - 1) / j.frame)
 		j.log.Debug("media: jitter buffer catching up", "delay", j.delay(), "target", j.target)
 		j.discard(j.highest + 1 - max(keep, 1))
+		j.shrink, j.grow = false, false
+		j.resetWindow()
+	}
+	var skipped []byte
+	if j.adaptive {
+		j.observe()
+		if j.shrink || j.grow {
+			j.pendingPops++
+		}
+		now := quiet || j.pendingPops > j.winLen/2
+		switch {
+		case j.grow && now:
+			j.grow = false
+			j.resetWindow()
+			j.stats.Inserted++
+			j.log.Debug("media: jitter buffer growing by one frame", "target", j.target)
+			return Slot{Status: Inserted}
+		case j.shrink && now && j.highest-j.head+1 >= 2:
+			j.shrink = false
+			j.resetWindow()
+			j.stats.Skipped++
+			j.log.Debug("media: jitter buffer shrinking by one frame", "target", j.target)
+			if e := &j.ring[j.head&j.mask]; e.ok && e.ext == j.head {
+				skipped = e.payload
+				*e = jbEntry{}
+			}
+			j.head++
+		}
 	}
 	if j.head > j.highest {
 		j.stats.Underruns++
@@ -279,12 +403,12 @@ func (j *JitterBuffer) Pop() Slot {
 	j.head++
 	e := &j.ring[ext&j.mask]
 	if e.ok && e.ext == ext {
-		s := Slot{Status: Ready, Seq: uint16(ext), Payload: e.payload}
+		s := Slot{Status: Ready, Seq: uint16(ext), Payload: e.payload, Skipped: skipped}
 		*e = jbEntry{}
 		return s
 	}
 	j.stats.Lost++
-	s := Slot{Status: Missing, Seq: uint16(ext)}
+	s := Slot{Status: Missing, Seq: uint16(ext), Skipped: skipped}
 	if n := &j.ring[(ext+1)&j.mask]; n.ok && n.ext == ext+1 {
 		s.Next = n.payload
 	}
@@ -320,4 +444,78 @@ func (j *JitterBuffer) Stats() JitterStats {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.stats
+}
+
+// updateTransit records one packet's relative transit time (arrival minus
+// RTP time) and refreshes the adaptive target every few packets.
+func (j *JitterBuffer) updateTransit(ts uint32, arrival time.Time) {
+	if !j.adaptive {
+		return
+	}
+	if j.transitN == 0 && j.pushes == 0 {
+		j.tsBase, j.arrivalBase = ts, arrival
+	}
+	rtp := int32(ts - j.tsBase)
+	if rtp > 1<<30 || rtp < -(1<<30) {
+		// Move the base along well before int32 wraps (about 6 hours),
+		// keeping transit times continuous.
+		j.arrivalBase = j.arrivalBase.Add(time.Duration(int64(rtp) * int64(time.Second) / SampleRate))
+		j.tsBase = ts
+		rtp = 0
+	}
+	r := arrival.Sub(j.arrivalBase).Seconds() - float64(rtp)/SampleRate
+	j.transit[j.transitPos] = r
+	j.transitPos = (j.transitPos + 1) % len(j.transit)
+	j.transitN = min(j.transitN+1, len(j.transit))
+	j.pushes++
+	if j.pushes%8 == 0 || j.transitN < 8 {
+		j.retarget(arrival)
+	}
+}
+
+// retarget sets the adaptive target from the transit window, the decaying
+// spike peak and the RFC 3550 jitter.
+func (j *JitterBuffer) retarget(now time.Time) {
+	w := slices.Clone(j.transit[:j.transitN])
+	slices.Sort(w)
+	spread := w[int(transitPercentile*float64(len(w)-1))] - w[0]
+	if !j.spikeAt.IsZero() && now.After(j.spikeAt) {
+		j.spike *= math.Exp2(-now.Sub(j.spikeAt).Seconds() / spikeHalfLife.Seconds())
+	}
+	j.spikeAt = now
+	cover := max(spread, jitterFactor*j.jitter/SampleRate)
+	j.spike = max(j.spike, cover)
+	noise := (j.frame / 4).Seconds()
+	extra := time.Duration(math.Ceil(max(j.spike-noise, 0)/j.frame.Seconds())) * j.frame
+	j.target = min(j.frame+extra, time.Duration(j.capacity)*j.frame)
+}
+
+// observe tracks the fill level at each Pop over the adapt window and, at
+// its end, decides whether to drop or insert a frame.
+func (j *JitterBuffer) observe() {
+	if j.shrink || j.grow {
+		return
+	}
+	n := int64(0)
+	if j.head <= j.highest {
+		n = j.highest - j.head + 1
+	}
+	j.winMin, j.winMax = min(j.winMin, n), max(j.winMax, n)
+	j.winPops++
+	if j.winPops < j.winLen {
+		return
+	}
+	target := int64(j.target / j.frame)
+	switch {
+	case j.winMin >= 2 && j.winMax > target:
+		j.shrink, j.pendingPops = true, 0
+	case j.winMax < target:
+		j.grow, j.pendingPops = true, 0
+	}
+	j.resetWindow()
+}
+
+// resetWindow starts a new adapt window.
+func (j *JitterBuffer) resetWindow() {
+	j.winPops, j.winMin, j.winMax = 0, math.MaxInt64, 0
 }

@@ -96,7 +96,7 @@ func TestJitterBuffer(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			jb, err := media.NewJitterBuffer(media.JitterConfig{})
+			jb, err := media.NewJitterBuffer(media.JitterConfig{Fixed: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,7 +141,7 @@ func runScript(t *testing.T, jb *media.JitterBuffer, ops []jbOp) {
 }
 
 func TestJitterBufferBounded(t *testing.T) {
-	jb, err := media.NewJitterBuffer(media.JitterConfig{MaxDelay: 200 * time.Millisecond, CatchUp: -1})
+	jb, err := media.NewJitterBuffer(media.JitterConfig{Fixed: true, MaxDelay: 200 * time.Millisecond, CatchUp: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestJitterBufferBounded(t *testing.T) {
 }
 
 func TestJitterBufferCatchUp(t *testing.T) {
-	jb, err := media.NewJitterBuffer(media.JitterConfig{})
+	jb, err := media.NewJitterBuffer(media.JitterConfig{Fixed: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,8 +139,11 @@ type ReceiverStats struct {
 	Late              uint64        // packets that arrived after their slot was played
 	Duplicate         uint64        // duplicate packets
 	Lost              uint64        // slots played as missing (Recovered or Concealed)
+	Skipped           uint64        // packets dropped unplayed to shrink the jitter buffer's delay
+	Inserted          uint64        // concealment frames played to grow the jitter buffer's delay
 	FirstPlayout      time.Time     // when the first frame was written; zero until then
 	JitterBufferDelay time.Duration // audio buffered ahead of playout now
+	TargetDelay       time.Duration // the jitter buffer's target delay now
 	Jitter            time.Duration // RFC 3550 interarrival jitter
 }
 
@@ -156,7 +160,9 @@ func (r *Receiver) Stats() ReceiverStats {
 	r.mu.Unlock()
 	js := r.Jitter.Stats()
 	st.Late, st.Duplicate, st.Lost = js.Late, js.Duplicate, js.Lost
+	st.Skipped = js.Skipped
 	st.JitterBufferDelay = r.Jitter.Delay()
+	st.TargetDelay = r.Jitter.TargetDelay()
 	st.Jitter = r.Jitter.Jitter()
 	return st
 }
@@ -164,10 +170,13 @@ func (r *Receiver) Stats() ReceiverStats {
 // Run is the playout clock. Once per frame duration it takes one slot from
 // the jitter buffer and, once playout has started, writes exactly one frame
 // to the sink: a Ready packet decoded; a Missing one rebuilt by FEC from the
-// next packet when that is buffered, else concealed; an underrun concealed.
-// So the sink keeps real time and gaps become concealed audio. Before the
-// jitter buffer first fills nothing is written. Run returns nil when ctx
-// ends, or an error when the sink fails.
+// next packet when that carries FEC data (HasFEC), else concealed; an
+// underrun, or a frame the adaptive buffer inserts, concealed. A packet the
+// adaptive buffer skips is decoded and discarded so the decoder stays in
+// step. So the sink keeps real time and gaps become concealed audio. Before
+// the jitter buffer first fills nothing is written. The packets' duration
+// must be the jitter buffer's frame duration. Run returns nil when ctx ends,
+// or an error when the sink fails.
 func (r *Receiver) Run(ctx context.Context) error {
 	if r.Jitter == nil || r.Decoder == nil || r.Sink == nil {
 		return fmt.Errorf("media: receiver: %w: Jitter, Decoder and Sink are required", ErrBadConfig)
@@ -179,8 +188,10 @@ func (r *Receiver) Run(ctx context.Context) error {
 	}
 	dur := r.Jitter.FrameDuration()
 	pcm := make([]int16, samplesFor(dur))
+	scratch := make([]int16, len(pcm))
 	sched := newSchedule(clock, dur)
-	started := false
+	started, checked := false, false
+	quiet := true
 	for {
 		behind, err := sched.wait(ctx)
 		if err != nil {
@@ -189,10 +200,22 @@ func (r *Receiver) Run(ctx context.Context) error {
 		if behind > 0 {
 			log.Warn("media: receiver fell behind, restarting its playout schedule", "behind", behind)
 		}
-		slot := r.Jitter.Pop()
+		slot := r.Jitter.PopQuiet(quiet)
+		if slot.Skipped != nil {
+			if _, err := r.Decoder.Decode(slot.Skipped, scratch); err != nil {
+				log.Debug("media: receiver: skipped packet did not decode", "err", err)
+			}
+		}
 		var count *uint64
 		switch slot.Status {
 		case Ready:
+			if !checked {
+				checked = true
+				if d, err := PacketDuration(slot.Payload); err == nil && d != dur {
+					log.Warn("media: receiver: peer's frame duration differs from ours; its audio will not decode",
+						"peer", d, "ours", dur)
+				}
+			}
 			n, err := r.Decoder.Decode(slot.Payload, pcm)
 			if err == nil && n == len(pcm) {
 				count = &r.stats.Decoded
@@ -209,6 +232,9 @@ func (r *Receiver) Run(ctx context.Context) error {
 				}
 			}
 			count = r.conceal(pcm, log)
+		case Inserted:
+			r.conceal(pcm, log)
+			count = &r.stats.Inserted
 		case Empty:
 			if !started {
 				continue
@@ -232,6 +258,7 @@ func (r *Receiver) Run(ctx context.Context) error {
 		if r.Level != nil {
 			r.Level.Update(pcm)
 		}
+		quiet = isQuiet(pcm)
 		r.mu.Lock()
 		*count++
 		r.stats.Played++
@@ -254,4 +281,17 @@ func (r *Receiver) add(c *uint64) {
 	r.mu.Lock()
 	*c++
 	r.mu.Unlock()
+}
+
+// quietLevel is the level in dBFS below which a frame counts as quiet, so
+// that the jitter buffer may change its delay there unheard.
+const quietLevel = -40
+
+// isQuiet reports whether pcm is below quietLevel.
+func isQuiet(pcm []int16) bool {
+	var sum float64
+	for _, v := range pcm {
+		sum += float64(v) * float64(v)
+	}
+	return rmsDBFS(math.Sqrt(sum/float64(max(len(pcm), 1)))) < quietLevel
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/lokicall/lokicall/call"
+	"github.com/lokicall/lokicall/config"
 	"github.com/lokicall/lokicall/ice"
 	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/media"
@@ -42,7 +43,9 @@ func exitCode(err error) int {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue), errors.Is(err, lokinet.ErrInvalidAddress),
-		errors.Is(err, media.ErrBadSpec), errors.Is(err, ice.ErrUnknownMode), errors.Is(err, ice.ErrModeUnavailable):
+		errors.Is(err, media.ErrBadSpec), errors.Is(err, ice.ErrUnknownMode), errors.Is(err, ice.ErrModeUnavailable),
+		errors.Is(err, config.ErrSyntax), errors.Is(err, config.ErrBadContact), errors.Is(err, config.ErrNoContact),
+		errors.Is(err, config.ErrLayout), errors.Is(err, call.ErrBadAccept):
 		return exitUsage
 	case errors.Is(err, call.ErrNoLokinet), errors.Is(err, lokinet.ErrNoDaemon), errors.Is(err, lokinet.ErrNoInterface):
 		return exitNoLokinet

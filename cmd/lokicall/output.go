@@ -19,6 +19,9 @@ type eventWriter struct {
 }
 
 func newEventWriter(g *globalOptions) *eventWriter {
+	if g.term != nil {
+		return &eventWriter{out: g.term, json: g.json}
+	}
 	return &eventWriter{out: g.stdout, json: g.json}
 }
 

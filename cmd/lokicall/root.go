@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lokicall/lokicall/config"
 	"github.com/lokicall/lokicall/lokinet"
 )
 
@@ -19,16 +20,30 @@ type globalOptions struct {
 	lokinetIface string
 	json         bool
 	logLevel     string
+	configFile   string
+	stdin        io.Reader
 	stdout       io.Writer
 	stderr       io.Writer
 	logger       *slog.Logger
+	// config is the configuration file's content, loaded before any
+	// command runs.
+	config *config.File
+	// env replaces os.LookupEnv in tests.
+	env func(string) (string, bool)
+	// term is the terminal, if stdin or stdout is one.
+	term *terminal
 }
 
 // execute runs the command line and returns the process exit code. Errors are
 // reported here, once, as one line on stderr (and as a JSON event with
 // --json).
-func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	g := &globalOptions{stdout: stdout, stderr: stderr}
+func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globalOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	return g.execute(ctx, args)
+}
+
+func (g *globalOptions) execute(ctx context.Context, args []string) int {
+	stdout, stderr := g.stdout, g.stderr
 	root := newRootCommand(g)
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -67,15 +82,28 @@ func newRootCommand(g *globalOptions) *cobra.Command {
 		Long: `lokicall makes voice calls whose signalling and media travel only through
 Lokinet. Peers know each other by .loki addresses; in the default onion mode no
 packet leaves through any interface but Lokinet's and no DNS query goes anywhere
-but Lokinet's resolver.`,
+but Lokinet's resolver.
+
+Every flag can also be set by an environment variable (LOKICALL_ and the flag's
+name in capitals, - as _: LOKICALL_RING_TIMEOUT for --ring-timeout) or by the
+configuration file (--config, $LOKICALL_CONFIG, else config.toml in the user's
+config directory), which also holds contacts. Flags win over the environment,
+which wins over the file.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.loadSettings(cmd); err != nil {
+				return err
+			}
 			level, err := parseLevel(g.logLevel)
 			if err != nil {
 				return usageError{err}
 			}
-			g.logger = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+			g.term = newTerminal(g.stdin, g.stdout)
+			g.logger = slog.New(slog.NewTextHandler(g.term.lineWriter(g.stderr), &slog.HandlerOptions{Level: level}))
+			for _, k := range g.config.UnknownKeys() {
+				g.logger.Warn("config: unknown key ignored", "file", g.configFile, "key", k)
+			}
 			return nil
 		},
 	}
@@ -84,12 +112,14 @@ but Lokinet's resolver.`,
 	pf.StringVar(&g.lokinetIface, "lokinet-iface", "", "Lokinet interface name (default: the interface holding the node's Lokinet address)")
 	pf.BoolVar(&g.json, "json", false, "write one JSON event per line to stdout")
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	pf.StringVar(&g.configFile, "config", "", "configuration file (default $"+config.Env+", else "+defaultConfigHint()+")")
 	root.AddCommand(
 		newWhoamiCommand(g),
 		newResolveCommand(g),
 		newListenCommand(g),
 		newCallCommand(g),
 		newDemoCommand(g),
+		newContactsCommand(g),
 	)
 	return root
 }
@@ -118,4 +148,12 @@ func (g *globalOptions) discover(ctx context.Context) (*lokinet.Resolver, lokine
 		return nil, lokinet.Node{}, fmt.Errorf("find Lokinet: %w", err)
 	}
 	return r, node, nil
+}
+
+// defaultConfigHint names the default configuration file for --help.
+func defaultConfigHint() string {
+	if p, err := config.DefaultPath(); err == nil {
+		return p
+	}
+	return "the user's config directory/lokicall/config.toml"
 }

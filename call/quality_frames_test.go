@@ -1,0 +1,75 @@
+package call
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/media"
+)
+
+// TestCallFrameSizes runs in-process calls at 10, 40 and 60 ms frames (20 ms
+// is TestCallPrivacyAndAudio's): the callee hears the caller's tone, plays
+// about one frame per frame duration, and the live statistics report the
+// caller's microphone level and a jitter buffer target of whole frames.
+func TestCallFrameSizes(t *testing.T) {
+	for i, frame := range []time.Duration{10 * time.Millisecond, 40 * time.Millisecond, 60 * time.Millisecond} {
+		t.Run(frame.String(), func(t *testing.T) {
+			alice, bob := newPeers(t, "127.77.20."+strconv.Itoa(2*i+1), "127.77.20."+strconv.Itoa(2*i+2))
+			wav := filepath.Join(t.TempDir(), "heard.wav")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			port := uint16(17800 + i)
+			bcfg := bob.config("silence", "file:"+wav, 0)
+			bcfg.Encoder.FrameDuration = frame
+			done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: port, Accept: AcceptAll, MaxCalls: 1})
+			acfg := alice.config("tone:440", "null", 2*time.Second)
+			acfg.Encoder.FrameDuration = frame
+			var mu sync.Mutex
+			var lives []LiveStats
+			acfg.OnStats = func(ls LiveStats) { mu.Lock(); lives = append(lives, ls); mu.Unlock() }
+			target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: port}
+			if _, err := Dial(ctx, acfg, target); err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("callee: %v", err)
+			}
+			pcm, rate, err := media.ReadWAV(wav)
+			if err != nil {
+				t.Fatal(err)
+			}
+			secs := float64(len(pcm)) / float64(rate)
+			if secs < 1.4 || secs > 3 {
+				t.Errorf("callee recorded %.2f s, want about 2 s", secs)
+			}
+			if len(pcm)%int(frame*media.SampleRate/time.Second) != 0 {
+				t.Errorf("callee recorded %d samples, not whole %v frames", len(pcm), frame)
+			}
+			if f := media.DominantFrequency(pcm, rate); math.Abs(f-440) > 5 {
+				t.Errorf("callee heard %.1f Hz, want 440", f)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(lives) == 0 {
+				t.Fatal("OnStats never called")
+			}
+			last := lives[len(lives)-1]
+			t.Logf("live: %+v", last)
+			if math.Abs(last.MicLevelDB+12) > 1.5 {
+				t.Errorf("mic level %.1f dBFS, want about -12 (the tone)", last.MicLevelDB)
+			}
+			if last.State != StateActive || last.DurationMS <= 0 || last.FramesPlayed == 0 {
+				t.Errorf("live stats %+v", last)
+			}
+			if tgt := time.Duration(last.JitterTargetMS * float64(time.Millisecond)); tgt < frame || tgt%frame != 0 {
+				t.Errorf("jitter target %v, want whole %v frames", tgt, frame)
+			}
+		})
+	}
+}

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"time"
+
+	"github.com/lokicall/lokicall/call"
+)
+
+// liveFromCall converts the call package's live snapshot (Config.OnStats)
+// to what the status line shows.
+func liveFromCall(ls call.LiveStats) liveFigures {
+	return liveFigures{
+		RTT:          msDuration(ls.RTTMS),
+		Jitter:       msDuration(ls.JitterMS),
+		JitterBuffer: msDuration(ls.JitterBufferMS),
+		LossPercent:  ls.LossPercent,
+		MOS:          ls.MOS,
+		MicDBFS:      ls.MicLevelDB,
+	}
+}
+
+// wireLive feeds the status line of screen from the call's live statistics.
+func wireLive(cfg *call.Config, screen func() *callScreen) {
+	cfg.OnStats = func(ls call.LiveStats) {
+		if s := screen(); s != nil {
+			s.setLive(liveFromCall(ls))
+		}
+	}
+}
+
+func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
