@@ -98,7 +98,13 @@ type Listen struct {
 // today; the servers of the p2p and relay modes (STUN, TURN) belong here
 // too, next to it, as they are added.
 type Privacy struct {
-	Mode string `toml:"mode"` // --mode
+	Mode           string   `toml:"mode"`            // --mode
+	STUN           []string `toml:"stun"`            // --stun
+	TURN           []string `toml:"turn"`            // --turn
+	TURNUsername   string   `toml:"turn_username"`   // --turn-username
+	TURNCredential string   `toml:"turn_credential"` // --turn-credential
+	// AllowIPExposure is the standing consent to the p2p and relay modes.
+	AllowIPExposure *bool `toml:"allow_ip_exposure"` // --allow-ip-exposure
 }
 
 // Env is the environment variable that names the configuration file when no
@@ -187,6 +193,13 @@ func (f *File) FlagValues() map[string]string {
 	setInt("port", f.Listen.Port)
 	setInt("calls", f.Listen.Calls)
 	set("mode", f.Privacy.Mode)
+	set("stun", strings.Join(f.Privacy.STUN, ","))
+	set("turn", strings.Join(f.Privacy.TURN, ","))
+	set("turn-username", f.Privacy.TURNUsername)
+	set("turn-credential", f.Privacy.TURNCredential)
+	if f.Privacy.AllowIPExposure != nil {
+		m["allow-ip-exposure"] = strconv.FormatBool(*f.Privacy.AllowIPExposure)
+	}
 	return m
 }
 

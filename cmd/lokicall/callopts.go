@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -10,6 +13,7 @@ import (
 	"github.com/lokicall/lokicall/call"
 	"github.com/lokicall/lokicall/ice"
 	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/measure"
 	"github.com/lokicall/lokicall/media"
 )
 
@@ -20,6 +24,11 @@ type callOptions struct {
 	ringTimeout time.Duration
 	mode        string
 	bitrate     int
+
+	stun, turn                   []string
+	turnUsername, turnCredential string
+	allowIPExposure              bool
+	captureStamps, playoutStamps string
 }
 
 func (o *callOptions) register(fs *pflag.FlagSet, defaultIn string) {
@@ -27,7 +36,14 @@ func (o *callOptions) register(fs *pflag.FlagSet, defaultIn string) {
 	fs.StringVar(&o.out, "out", "null", "audio sink: device[:NAME], file:PATH.wav, null")
 	fs.DurationVar(&o.duration, "duration", 0, "hang up after this much audio (0: until the peer hangs up or Ctrl-C)")
 	fs.DurationVar(&o.ringTimeout, "ring-timeout", call.DefaultRingTimeout, "how long a call may ring")
-	fs.StringVar(&o.mode, "mode", string(ice.ModeOnion), "connectivity mode: onion (nobody learns your IP)")
+	fs.StringVar(&o.mode, "mode", string(ice.ModeOnion), "connectivity mode: onion (nobody learns your IP), p2p (the peer and STUN/TURN operators learn it), relay (the TURN operator learns it)")
+	fs.StringSliceVar(&o.stun, "stun", nil, "STUN server URI for p2p mode (stun:HOST[:PORT]); repeatable")
+	fs.StringSliceVar(&o.turn, "turn", nil, "TURN server URI for p2p and relay modes (turn:HOST[:PORT][?transport=udp|tcp], turns:…); repeatable")
+	fs.StringVar(&o.turnUsername, "turn-username", "", "TURN username")
+	fs.StringVar(&o.turnCredential, "turn-credential", "", "TURN credential")
+	fs.BoolVar(&o.allowIPExposure, "allow-ip-exposure", false, "consent to the p2p and relay modes, which reveal your IP address (calling in them, or answering callers who ask for them)")
+	fs.StringVar(&o.captureStamps, "capture-stamps", "", "write the wall-clock time of every captured frame to this CSV (for mouth-to-ear measurement)")
+	fs.StringVar(&o.playoutStamps, "playout-stamps", "", "write the wall-clock time of every played frame to this CSV (for mouth-to-ear measurement)")
 	fs.IntVar(&o.bitrate, "bitrate", 32000, "Opus bitrate in bit/s (constant)")
 }
 
@@ -48,6 +64,18 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 	if err != nil {
 		return call.Config{}, usageError{err}
 	}
+	servers, err := o.servers()
+	if err != nil {
+		return call.Config{}, usageError{err}
+	}
+	allow, err := o.consent(g, mode)
+	if err != nil {
+		return call.Config{}, err
+	}
+	wrapSource, wrapSink, err := o.stampTaps()
+	if err != nil {
+		return call.Config{}, err
+	}
 	r, node, err := g.discover(ctx)
 	if err != nil {
 		return call.Config{}, err
@@ -57,16 +85,20 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 			Message: fmt.Sprintf("still looking up %s after %s (attempt %d: %s)", p.Name, p.Elapsed.Round(time.Millisecond), p.Attempt, p.Reason)})
 	}
 	return call.Config{
-		Node:        node,
-		Resolver:    r,
-		Mode:        mode,
-		In:          in,
-		Out:         out,
-		Encoder:     media.EncoderConfig{Bitrate: o.bitrate},
-		Duration:    o.duration,
-		RingTimeout: o.ringTimeout,
-		Events:      events,
-		Logger:      g.logger,
+		Node:            node,
+		Resolver:        r,
+		Mode:            mode,
+		Servers:         servers,
+		AllowIPExposure: allow,
+		WrapSource:      wrapSource,
+		WrapSink:        wrapSink,
+		In:              in,
+		Out:             out,
+		Encoder:         media.EncoderConfig{Bitrate: o.bitrate},
+		Duration:        o.duration,
+		RingTimeout:     o.ringTimeout,
+		Events:          events,
+		Logger:          g.logger,
 	}, nil
 }
 
@@ -88,4 +120,66 @@ func probeDevices(in, out media.Spec) error {
 		_ = sink.Close()
 	}
 	return nil
+}
+
+// servers validates the STUN and TURN flags.
+func (o *callOptions) servers() ([]ice.Server, error) {
+	var out []ice.Server
+	for _, u := range o.stun {
+		s, err := ice.ParseServer(u, "", "")
+		if err != nil {
+			return nil, fmt.Errorf("--stun: %w", err)
+		}
+		out = append(out, s)
+	}
+	for _, u := range o.turn {
+		s, err := ice.ParseServer(u, o.turnUsername, o.turnCredential)
+		if err != nil {
+			return nil, fmt.Errorf("--turn: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// consent returns whether the user allows the IP-exposing modes. Calling in
+// one of them without --allow-ip-exposure asks at a terminal (the answer must
+// be typed out) and refuses elsewhere.
+func (o *callOptions) consent(g *globalOptions, mode ice.Mode) (bool, error) {
+	if o.allowIPExposure || !mode.ExposesIP() {
+		return o.allowIPExposure, nil
+	}
+	if !g.term.interactive() {
+		return false, usageError{fmt.Errorf("%s mode: %s; pass --allow-ip-exposure (or set allow_ip_exposure in the config file) to accept that", mode, mode.Exposure())}
+	}
+	fmt.Fprintf(g.stderr, "%s mode: %s.\nType \"expose my IP\" to continue: ", mode, mode.Exposure())
+	line, _ := bufio.NewReader(g.stdin).ReadString('\n')
+	if strings.TrimSpace(line) != "expose my IP" {
+		return false, usageError{fmt.Errorf("%s mode not confirmed; nothing was sent", mode)}
+	}
+	return true, nil
+}
+
+// stampTaps returns the source and sink wrappers that log frame timestamps
+// for the measurement flags, or nil.
+func (o *callOptions) stampTaps() (func(media.Source) media.Source, func(media.Sink) media.Sink, error) {
+	var (
+		wrapSource func(media.Source) media.Source
+		wrapSink   func(media.Sink) media.Sink
+	)
+	if o.captureStamps != "" {
+		f, err := os.Create(o.captureStamps)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--capture-stamps: %w", err)
+		}
+		wrapSource = func(src media.Source) media.Source { return measure.NewCapture(src, f, time.Now) }
+	}
+	if o.playoutStamps != "" {
+		f, err := os.Create(o.playoutStamps)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--playout-stamps: %w", err)
+		}
+		wrapSink = func(sink media.Sink) media.Sink { return measure.NewPlayout(sink, false, f, time.Now) }
+	}
+	return wrapSource, wrapSink, nil
 }

@@ -99,6 +99,8 @@ func TestE2EExitCodes(t *testing.T) {
 		{"unknown flag", []string{"call", "--nope"}, exitUsage},
 		{"no lokinet", []string{"--lokinet-dns", "127.0.0.1:9", "whoami"}, exitNoLokinet},
 		{"unknown peer", []string{"--lokinet-dns", srv.Addr(), "call", unknown}, exitUnreachable},
+		{"p2p without consent", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--mode", "p2p"}, exitUsage},
+		{"bad turn server", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--mode", "relay", "--allow-ip-exposure", "--turn", "turn:example.org"}, exitUsage},
 	}
 	if src, err := media.OpenSource(media.Spec{Kind: media.KindDevice}, media.Options{}); err != nil {
 		cases = append(cases, struct {
