@@ -7,7 +7,7 @@ SHELL := /bin/bash
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: all deps build demo test unit e2e fuzz vet clean
+.PHONY: all deps build demo test unit e2e fuzz vet bench clean
 
 all: build
 
@@ -41,11 +41,23 @@ fuzz:
 	@set -e; for t in \
 		lokinet:FuzzParseAddress lokinet:FuzzParseTarget lokinet:FuzzResolverReply \
 		signalling:FuzzDecode ice:FuzzCheckRemoteSDP \
-		media:FuzzParseSpec media:FuzzWAVDecode; do \
+		media:FuzzParseSpec media:FuzzWAVDecode media:FuzzPacketDuration; do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
 		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg/ >/tmp/lokicall-fuzz.log 2>&1 || { cat /tmp/lokicall-fuzz.log; exit 1; }; \
 	done
+
+# Per-frame CPU of the media path against pion's raw sample path, measured in
+# the same run; the table goes to out/bench.txt.
+bench: deps
+	@mkdir -p out
+	$(GO) test -run='^$$' -bench='EncodeComplexity|FrameSizes|ReceivePath|JitterPushPop' -benchtime=1s ./media/ >out/bench-raw.txt
+	$(GO) test -run='^$$' -bench='SendPath' -benchtime=2s ./call/ >>out/bench-raw.txt
+	@awk '/^Benchmark/ { n=$$1; sub(/-[0-9]+$$/, "", n); ns=$$3; pct="-"; \
+		for (i = 4; i < NF; i++) if ($$(i+1) == "pct_core") pct = $$i; \
+		r = ""; if (n ~ /baseline-pion-raw/) base = ns; \
+		if (n ~ /SendPath\/lokicall/ && base > 0) r = sprintf("  %.0fx pion raw baseline", ns / base); \
+		printf "%-36s %10.0f ns/frame %8s %% core%s\n", n, ns, pct, r }' out/bench-raw.txt | tee out/bench.txt
 
 clean:
 	rm -rf bin out
