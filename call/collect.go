@@ -17,8 +17,11 @@ func (s *session) collectStats() *Stats {
 	if first := s.firstAudio.Load(); first != 0 {
 		st.SetupMS = ms(time.Unix(0, first).Sub(s.start))
 	}
-	if !s.connectedAt.IsZero() {
-		st.ConnectMS = ms(s.connectedAt.Sub(s.start))
+	s.mu.Lock()
+	connectedAt := s.connectedAt
+	s.mu.Unlock()
+	if !connectedAt.IsZero() {
+		st.ConnectMS = ms(connectedAt.Sub(s.start))
 	}
 	if !s.mediaStarted.IsZero() {
 		st.MediaMS = ms(time.Since(s.mediaStarted))

@@ -26,6 +26,10 @@ const (
 	// DefaultSetupTimeout bounds the time from accept to a connected media
 	// path. ICE itself gives up after the mode's Failed timer.
 	DefaultSetupTimeout = 40 * time.Second
+	// DefaultFallbackAfter bounds the onion attempt of a call that may fall
+	// back: several onion round trips with their spikes, well short of the
+	// setup timeout.
+	DefaultFallbackAfter = 15 * time.Second
 )
 
 // Config is what both ends of a call need.
@@ -45,6 +49,15 @@ type Config struct {
 	// the IP address: without it a caller refuses to use them and a callee
 	// refuses calls that ask for them.
 	AllowIPExposure bool
+	// Fallback, if set to p2p or relay, lets a caller move the media of an
+	// accepted call to that mode when the onion media path cannot be built.
+	// It needs AllowIPExposure, is announced before any packet leaves a
+	// non-Lokinet interface, and the callee's own consent decides whether it
+	// takes part.
+	Fallback ice.Mode
+	// FallbackAfter is how long after accept the onion media path may take
+	// to connect before the fallback starts; 0 means DefaultFallbackAfter.
+	FallbackAfter time.Duration
 	// Timers overrides the mode's ICE and DTLS timers.
 	Timers ice.Timers
 	// Net is the network stack for media; nil means the host's.
@@ -98,6 +111,13 @@ func (c *Config) ringTimeout() time.Duration {
 		return c.RingTimeout
 	}
 	return DefaultRingTimeout
+}
+
+func (c *Config) fallbackAfter() time.Duration {
+	if c.FallbackAfter > 0 {
+		return c.FallbackAfter
+	}
+	return DefaultFallbackAfter
 }
 
 func (c *Config) setupTimeout() time.Duration {

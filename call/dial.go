@@ -23,6 +23,14 @@ func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error
 	if err := cfg.checkMode(cfg.Mode); err != nil {
 		return nil, err
 	}
+	if cfg.Fallback != "" {
+		if !cfg.Fallback.ExposesIP() {
+			return nil, fmt.Errorf("%w: fallback to %s: want p2p or relay", ErrPolicy, cfg.Fallback)
+		}
+		if err := cfg.checkMode(cfg.Fallback); err != nil {
+			return nil, fmt.Errorf("fallback: %w", err)
+		}
+	}
 	port := target.Port
 	if port == 0 {
 		port = DefaultPort

@@ -13,6 +13,7 @@ const (
 	StateIncoming   State = "incoming"   // callee: an offer arrived
 	StateRinging    State = "ringing"    // the callee is deciding
 	StateAccepted   State = "accepted"   // accepted; media starts when connected
+	StateFallback   State = "fallback"   // onion media failed; moving to the opted-in mode
 	StateConnected  State = "connected"  // ICE and DTLS up
 	StateActive     State = "active"     // audio flowing
 	StateEnded      State = "ended"      // over; Reason says why

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/lokicall/lokicall/ice"
 	"github.com/lokicall/lokicall/signalling"
 )
 
@@ -22,11 +23,13 @@ func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, e
 	go s.readLoop(rctx)
 
 	var (
-		accepted   bool
-		connected  = s.connected
-		ringTimer  <-chan time.Time
-		setupTimer <-chan time.Time
-		endTimer   <-chan time.Time
+		accepted    bool
+		fellBack    bool
+		onionFailed bool
+		connected   = s.connected
+		ringTimer   <-chan time.Time
+		setupTimer  <-chan time.Time
+		endTimer    <-chan time.Time
 	)
 	if s.role == signalling.Caller {
 		// The callee ends ringing itself; the caller waits a little longer
@@ -47,12 +50,31 @@ func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, e
 		}
 		return nil
 	}
+	canFallBack := func() bool {
+		return s.role == signalling.Caller && s.cfg.Fallback != "" && !fellBack && s.mediaStarted.IsZero()
+	}
+	fallback := func() error {
+		fellBack = true
+		if err := s.fallBack(); err != nil {
+			return err
+		}
+		connected = s.connected
+		setupTimer = time.After(s.cfg.setupTimeout())
+		return nil
+	}
 	accept := func() error {
 		accepted = true
 		ringTimer = nil
 		s.state(StateAccepted, "")
+		if onionFailed && canFallBack() {
+			return fallback()
+		}
 		if connected != nil {
-			setupTimer = time.After(s.cfg.setupTimeout())
+			limit := s.cfg.setupTimeout()
+			if canFallBack() {
+				limit = min(limit, s.cfg.fallbackAfter())
+			}
+			setupTimer = time.After(limit)
 		}
 		return maybeStart()
 	}
@@ -70,6 +92,12 @@ func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, e
 				if in.err == nil {
 					if e, done := s.handle(ctx, in.msg, accept); done {
 						return e
+					}
+					if s.restarted {
+						// The callee rebuilt its media path for a fallback.
+						s.restarted = false
+						connected = s.connected
+						setupTimer = time.After(s.cfg.setupTimeout())
 					}
 					continue
 				}
@@ -91,7 +119,23 @@ func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, e
 				}
 
 			case err := <-s.failed:
-				return ending{err: err, reason: "media-failed", notify: signalling.TypeHangup}
+				switch {
+				case errors.Is(err, ErrPolicy):
+					return ending{err: err, reason: "policy", notify: signalling.TypeHangup}
+				case canFallBack() && accepted:
+					s.log.Warn("onion media path failed", "err", err)
+					if err := fallback(); err != nil {
+						return ending{err: err, reason: "error", notify: signalling.TypeHangup}
+					}
+				case canFallBack():
+					onionFailed = true // fall back as soon as the call is accepted
+				case s.role == signalling.Callee && s.mediaStarted.IsZero():
+					// The caller decides: it falls back or hangs up; the
+					// setup timer bounds the wait.
+					s.log.Warn("media path failed; waiting for the caller", "err", err)
+				default:
+					return ending{err: err, reason: "media-failed", notify: signalling.TypeHangup}
+				}
 
 			case d := <-decisions:
 				decisions = nil
@@ -113,6 +157,13 @@ func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, e
 				return ending{err: fmt.Errorf("%w: no answer within %v", ErrTimeout, s.cfg.ringTimeout()), reason: "timeout", notify: signalling.TypeHangup}
 
 			case <-setupTimer:
+				if canFallBack() {
+					s.log.Warn("onion media path not connected in time", "after", s.cfg.fallbackAfter())
+					if err := fallback(); err != nil {
+						return ending{err: err, reason: "error", notify: signalling.TypeHangup}
+					}
+					continue
+				}
 				return ending{err: fmt.Errorf("%w: media path not connected within %v of accept", ErrMediaFailed, s.cfg.setupTimeout()),
 					reason: "media-failed", notify: signalling.TypeHangup}
 
@@ -157,6 +208,15 @@ func (s *session) handle(ctx context.Context, m signalling.Message, accept func(
 		// pion needs no end-of-candidates signal for host candidates.
 	case signalling.TypeAccept:
 		if err := accept(); err != nil {
+			return fail(err)
+		}
+	case signalling.TypeRestart:
+		mode := ice.Mode(m.Mode)
+		if err := s.cfg.checkMode(mode); err != nil {
+			return ending{err: fmt.Errorf("%w: caller asked to fall back: %w", ErrRejected, err),
+				reason: "fallback-refused", notify: signalling.TypeReject}, true
+		}
+		if err := s.answerRestart(mode, m.SDP); err != nil {
 			return fail(err)
 		}
 	case signalling.TypeBusy:
@@ -235,4 +295,49 @@ func (s *session) closeSignalling() {
 		}
 	}
 	_ = s.conn.Close()
+}
+
+// fallBack moves the caller's media to the fallback mode: announced first,
+// then a new media path and a restart offer to the callee.
+func (s *session) fallBack() error {
+	mode := s.cfg.Fallback
+	s.emit.emit(Event{Kind: EventState, CallID: s.callID, State: StateFallback, Peer: s.peer.String(),
+		Mode: string(mode), Reason: "onion-media-failed", Message: mode.Exposure()})
+	s.tearDownMediaPath()
+	s.mode = mode
+	if err := s.setupMediaPath(); err != nil {
+		return fmt.Errorf("fallback to %s: %w", mode, err)
+	}
+	sdp, err := s.localDescription(webrtc.SDPTypeOffer)
+	if err != nil {
+		return fmt.Errorf("fallback to %s: %w", mode, err)
+	}
+	if err := s.send(signalling.Message{Type: signalling.TypeRestart, SDP: sdp, Mode: string(mode)}); err != nil {
+		return err
+	}
+	return s.localDescriptionSent()
+}
+
+// answerRestart follows the caller to a fallback mode the callee has
+// consented to.
+func (s *session) answerRestart(mode ice.Mode, offer string) error {
+	s.emit.emit(Event{Kind: EventState, CallID: s.callID, State: StateFallback, Peer: s.peer.String(),
+		Mode: string(mode), Reason: "caller-fallback", Message: mode.Exposure()})
+	s.tearDownMediaPath()
+	s.mode = mode
+	if err := s.setupMediaPath(); err != nil {
+		return fmt.Errorf("fallback to %s: %w", mode, err)
+	}
+	if err := s.applyRemoteDescription(webrtc.SDPTypeOffer, offer); err != nil {
+		return err
+	}
+	sdp, err := s.localDescription(webrtc.SDPTypeAnswer)
+	if err != nil {
+		return err
+	}
+	if err := s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp, Mode: string(mode)}); err != nil {
+		return err
+	}
+	s.restarted = true
+	return s.localDescriptionSent()
 }

@@ -19,12 +19,14 @@ import (
 type countingConn struct {
 	net.PacketConn
 	packets atomic.Int64
+	// onFirst, if set before any packet arrives, runs at the first one.
+	onFirst func()
 }
 
 func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, a, err := c.PacketConn.ReadFrom(b)
-	if err == nil {
-		c.packets.Add(1)
+	if err == nil && c.packets.Add(1) == 1 && c.onFirst != nil {
+		c.onFirst()
 	}
 	return n, a, err
 }

@@ -66,9 +66,13 @@ type session struct {
 	pendingRemote []webrtc.ICECandidateInit
 
 	connected     chan struct{}
-	connectedOnce sync.Once
-	connectedAt   time.Time
-	failed        chan error
+	connectedOnce *sync.Once
+	// gen counts media paths: a fallback replaces the first.
+	gen atomic.Int64
+	// restarted tells the loop that the callee rebuilt its media path.
+	restarted   bool
+	connectedAt time.Time
+	failed      chan error
 
 	firstAudio atomic.Int64  // unix nanoseconds of the first received RTP packet
 	remoteSSRC atomic.Uint32 // the peer's audio stream
@@ -94,22 +98,23 @@ func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string,
 		mode = ice.ModeOnion
 	}
 	s := &session{
-		cfg:       cfg,
-		mode:      mode,
-		role:      role,
-		callID:    callID,
-		conn:      conn,
-		machine:   signalling.NewMachine(role, callID),
-		peer:      peer,
-		peerIP:    peerIP,
-		start:     start,
-		log:       cfg.logger().With("call", callID, "peer", peer.String()),
-		emit:      cfg.Events,
-		connected: make(chan struct{}),
-		failed:    make(chan error, 4),
-		inbox:     make(chan inbound, 16),
-		readDone:  make(chan struct{}),
-		mediaDone: make(chan error, 1),
+		cfg:           cfg,
+		mode:          mode,
+		role:          role,
+		callID:        callID,
+		conn:          conn,
+		machine:       signalling.NewMachine(role, callID),
+		peer:          peer,
+		peerIP:        peerIP,
+		start:         start,
+		log:           cfg.logger().With("call", callID, "peer", peer.String()),
+		emit:          cfg.Events,
+		connected:     make(chan struct{}),
+		connectedOnce: &sync.Once{},
+		failed:        make(chan error, 4),
+		inbox:         make(chan inbound, 16),
+		readDone:      make(chan struct{}),
+		mediaDone:     make(chan error, 1),
 	}
 	if err := s.setupPeerConnection(); err != nil {
 		s.closeMedia()
@@ -139,7 +144,14 @@ func (s *session) setupPeerConnection() error {
 		sink = s.cfg.WrapSink(sink)
 	}
 	s.sink = sink
+	return s.setupMediaPath()
+}
 
+// setupMediaPath builds the endpoint and peer connection of the session's
+// mode, with one send-receive audio track and the receive pipeline. A
+// fallback calls it again after tearDownMediaPath.
+func (s *session) setupMediaPath() error {
+	gen := s.gen.Add(1)
 	if s.mode.ExposesIP() {
 		// Said before the endpoint exists: nothing has left through a
 		// non-Lokinet interface yet.
@@ -185,15 +197,25 @@ func (s *session) setupPeerConnection() error {
 		return fmt.Errorf("jitter buffer: %w", err)
 	}
 	s.receiver = &media.Receiver{
-		Sink:    sink,
+		Sink:    s.sink,
 		Jitter:  jb,
 		Decoder: dec,
 		Logger:  s.log,
 		Level:   &s.live.speaker,
 	}
 
-	pc.OnICECandidate(s.onLocalCandidate)
-	pc.OnConnectionStateChange(s.onConnectionState)
+	// Callbacks of a peer connection replaced by a fallback are ignored.
+	current := func() bool { return s.gen.Load() == gen }
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if current() {
+			s.onLocalCandidate(c)
+		}
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if current() {
+			s.onConnectionState(st)
+		}
+	})
 	pc.OnTrack(s.onTrack)
 	return nil
 }
@@ -260,9 +282,14 @@ func (s *session) onConnectionState(st webrtc.PeerConnectionState) {
 	s.log.Debug("peer connection state", "state", st.String())
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
-		s.connectedOnce.Do(func() {
+		s.mu.Lock()
+		once, ch := s.connectedOnce, s.connected
+		s.mu.Unlock()
+		once.Do(func() {
+			s.mu.Lock()
 			s.connectedAt = time.Now()
-			close(s.connected)
+			s.mu.Unlock()
+			close(ch)
 		})
 	case webrtc.PeerConnectionStateFailed:
 		s.fail(fmt.Errorf("%w: ICE or DTLS failed", ErrMediaFailed))
@@ -474,4 +501,27 @@ func (s *session) closeMedia() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// tearDownMediaPath closes the peer connection and endpoint of a media path
+// that never carried audio, keeping the audio source and sink, and resets the
+// negotiation state for a new path.
+func (s *session) tearDownMediaPath() {
+	s.gen.Add(1) // silence the old callbacks first
+	if s.pc != nil {
+		_ = s.pc.Close()
+	}
+	if s.ep != nil {
+		_ = s.ep.Close()
+	}
+	s.pc, s.ep = nil, nil
+	s.mu.Lock()
+	s.localReady, s.remoteReady = false, false
+	s.pendingLocal, s.pendingRemote = nil, nil
+	s.connected = make(chan struct{})
+	s.connectedOnce = &sync.Once{}
+	s.connectedAt = time.Time{}
+	s.mu.Unlock()
+	s.firstAudio.Store(0)
+	s.remoteSSRC.Store(0)
 }

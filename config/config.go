@@ -103,6 +103,7 @@ type Privacy struct {
 	TURN           []string `toml:"turn"`            // --turn
 	TURNUsername   string   `toml:"turn_username"`   // --turn-username
 	TURNCredential string   `toml:"turn_credential"` // --turn-credential
+	Fallback       string   `toml:"fallback"`        // --fallback
 	// AllowIPExposure is the standing consent to the p2p and relay modes.
 	AllowIPExposure *bool `toml:"allow_ip_exposure"` // --allow-ip-exposure
 }
@@ -197,6 +198,7 @@ func (f *File) FlagValues() map[string]string {
 	set("turn", strings.Join(f.Privacy.TURN, ","))
 	set("turn-username", f.Privacy.TURNUsername)
 	set("turn-credential", f.Privacy.TURNCredential)
+	set("fallback", f.Privacy.Fallback)
 	if f.Privacy.AllowIPExposure != nil {
 		m["allow-ip-exposure"] = strconv.FormatBool(*f.Privacy.AllowIPExposure)
 	}

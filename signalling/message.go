@@ -50,13 +50,17 @@ const (
 	TypeBusy            Type = "busy"
 	TypeReject          Type = "reject"
 	TypeHangup          Type = "hangup"
+	// TypeRestart moves an accepted call's media to another mode: it
+	// carries a new offer and the mode (p2p or relay), sent only by a caller
+	// whose user consented to that fallback.
+	TypeRestart Type = "restart"
 )
 
 // Known reports whether t is one of the message types.
 func (t Type) Known() bool {
 	switch t {
 	case TypeOffer, TypeAnswer, TypeCandidate, TypeEndOfCandidates, TypeRinging,
-		TypeAccept, TypeBusy, TypeReject, TypeHangup:
+		TypeAccept, TypeBusy, TypeReject, TypeHangup, TypeRestart:
 		return true
 	}
 	return false
@@ -360,7 +364,7 @@ func validate(m Message) error {
 		return fmt.Errorf("%w: call_id: %w", ErrMalformed, err)
 	}
 
-	hasSDP := m.Type == TypeOffer || m.Type == TypeAnswer
+	hasSDP := m.Type == TypeOffer || m.Type == TypeAnswer || m.Type == TypeRestart
 	hasReason := m.Type == TypeBusy || m.Type == TypeReject || m.Type == TypeHangup
 	switch {
 	case m.Type != TypeOffer && m.From != "":
@@ -382,6 +386,9 @@ func validate(m Message) error {
 	case "", ModeOnion, ModeP2P, ModeRelay:
 	default:
 		return fmt.Errorf("%w: mode: %q, want onion, p2p or relay", ErrMalformed, m.Mode)
+	}
+	if m.Type == TypeRestart && m.Mode != ModeP2P && m.Mode != ModeRelay {
+		return fmt.Errorf("%w: mode: restart needs p2p or relay, got %q", ErrMalformed, m.Mode)
 	}
 	if m.From != "" {
 		if err := checkName(m.From); err != nil {

@@ -57,3 +57,51 @@ func TestModesAndAddressCandidates(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartTransitions: a restart follows accept only, comes from the
+// caller, needs a new answer, and may be refused with reject.
+func TestRestartTransitions(t *testing.T) {
+	run := func(steps ...struct {
+		from Role
+		t    Type
+	}) (*Machine, error) {
+		m := NewMachine(Caller, NewCallID())
+		for _, st := range steps {
+			var err error
+			if st.from == Caller {
+				err = m.Sent(st.t)
+			} else {
+				err = m.Received(st.t)
+			}
+			if err != nil {
+				return m, err
+			}
+		}
+		return m, nil
+	}
+	type step = struct {
+		from Role
+		t    Type
+	}
+	base := []step{{Caller, TypeOffer}, {Callee, TypeRinging}, {Callee, TypeAnswer}, {Callee, TypeAccept}}
+	if m, err := run(append(base, step{Caller, TypeRestart}, step{Caller, TypeCandidate}, step{Callee, TypeAnswer}, step{Callee, TypeCandidate})...); err != nil || m.State() != StateAccepted {
+		t.Errorf("restart, answer: state %v, err %v", m.State(), err)
+	}
+	if m, err := run(append(base, step{Caller, TypeRestart}, step{Callee, TypeReject})...); err != nil || m.State() != StateEnded {
+		t.Errorf("restart refused: state %v, err %v", m.State(), err)
+	}
+	bad := [][]step{
+		{{Caller, TypeOffer}, {Callee, TypeRinging}, {Caller, TypeRestart}},                       // before accept
+		append(append([]step{}, base...), step{Callee, TypeRestart}),                              // from the callee
+		append(append([]step{}, base...), step{Caller, TypeRestart}, step{Callee, TypeCandidate}), // callee candidate before its new answer
+		append(append([]step{}, base...), step{Callee, TypeReject}),                               // reject after accept without restart
+	}
+	for i, steps := range bad {
+		if _, err := run(steps...); !errors.Is(err, ErrUnexpected) {
+			t.Errorf("bad sequence %d: err = %v, want ErrUnexpected", i, err)
+		}
+	}
+	if _, err := Encode(Message{Version: Version, Type: TypeRestart, CallID: NewCallID(), SDP: "v=0\r\n"}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("restart without a mode: %v, want ErrMalformed", err)
+	}
+}

@@ -19,11 +19,15 @@ const (
 	StateRinging
 	// StateAccepted: the callee accepted; media flows.
 	StateAccepted
+	// StateRestarting: after accept, the caller has asked to move the media
+	// to an IP-exposing mode (a fallback both sides consented to); the
+	// callee answers or refuses, and candidates flow again.
+	StateRestarting
 	// StateEnded: busy, reject or hangup was sent or received.
 	StateEnded
 )
 
-var stateNames = [...]string{"idle", "offering", "ringing", "accepted", "ended"}
+var stateNames = [...]string{"idle", "offering", "ringing", "accepted", "restarting", "ended"}
 
 // String returns the state's lower-case name.
 func (s State) String() string {
@@ -145,6 +149,10 @@ func (m *Machine) step(from Role, verb string, t Type) error {
 		return fmt.Errorf("%w: %s %s %q in state %s: %s", ErrUnexpected, m.role, verb, t, m.state, err)
 	}
 	switch {
+	case t == TypeRestart:
+		// A new negotiation: a new answer and new candidates from both.
+		m.answered = false
+		m.eoc = [2]bool{}
 	case t == TypeAnswer:
 		m.answered = true
 	case t == TypeEndOfCandidates:
@@ -185,10 +193,21 @@ func (m *Machine) next(from Role, t Type) (State, error) {
 		if from != Callee {
 			return s, errString("only the callee answers")
 		}
+		if s == StateRestarting && !m.answered {
+			return StateAccepted, nil
+		}
 		if s != StateRinging || m.answered {
-			return s, errString("the callee answers once, while ringing")
+			return s, errString("the callee answers once, while ringing (or once after a restart)")
 		}
 		return s, nil
+	case TypeRestart:
+		if from != Caller {
+			return s, errString("only the caller restarts")
+		}
+		if s != StateAccepted {
+			return s, errString("a restart only follows accept")
+		}
+		return StateRestarting, nil
 	case TypeCandidate, TypeEndOfCandidates:
 		if s == StateIdle {
 			return s, errString("no offer yet")
@@ -212,8 +231,8 @@ func (m *Machine) next(from Role, t Type) (State, error) {
 		if from != Callee {
 			return s, errString("only the callee refuses")
 		}
-		if s != StateOffering && s != StateRinging {
-			return s, errString("only before accept")
+		if s != StateOffering && s != StateRinging && !(s == StateRestarting && t == TypeReject) {
+			return s, errString("only before accept, or to refuse a restart")
 		}
 		return StateEnded, nil
 	}

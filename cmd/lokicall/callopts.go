@@ -28,6 +28,7 @@ type callOptions struct {
 	stun, turn                   []string
 	turnUsername, turnCredential string
 	allowIPExposure              bool
+	fallback                     string
 	captureStamps, playoutStamps string
 }
 
@@ -41,6 +42,7 @@ func (o *callOptions) register(fs *pflag.FlagSet, defaultIn string) {
 	fs.StringSliceVar(&o.turn, "turn", nil, "TURN server URI for p2p and relay modes (turn:HOST[:PORT][?transport=udp|tcp], turns:…); repeatable")
 	fs.StringVar(&o.turnUsername, "turn-username", "", "TURN username")
 	fs.StringVar(&o.turnCredential, "turn-credential", "", "TURN credential")
+	fs.StringVar(&o.fallback, "fallback", "", "when the onion media path cannot be built, move the call to this mode: p2p or relay (needs --allow-ip-exposure; announced first; the callee must consent too)")
 	fs.BoolVar(&o.allowIPExposure, "allow-ip-exposure", false, "consent to the p2p and relay modes, which reveal your IP address (calling in them, or answering callers who ask for them)")
 	fs.StringVar(&o.captureStamps, "capture-stamps", "", "write the wall-clock time of every captured frame to this CSV (for mouth-to-ear measurement)")
 	fs.StringVar(&o.playoutStamps, "playout-stamps", "", "write the wall-clock time of every played frame to this CSV (for mouth-to-ear measurement)")
@@ -68,7 +70,17 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 	if err != nil {
 		return call.Config{}, usageError{err}
 	}
-	allow, err := o.consent(g, mode)
+	var fallback ice.Mode
+	if o.fallback != "" {
+		if fallback, err = ice.ParseMode(o.fallback); err != nil || !fallback.ExposesIP() {
+			return call.Config{}, usageError{fmt.Errorf("--fallback %q: want p2p or relay", o.fallback)}
+		}
+	}
+	consentFor := mode
+	if !mode.ExposesIP() {
+		consentFor = fallback
+	}
+	allow, err := o.consent(g, consentFor)
 	if err != nil {
 		return call.Config{}, err
 	}
@@ -90,6 +102,7 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 		Mode:            mode,
 		Servers:         servers,
 		AllowIPExposure: allow,
+		Fallback:        fallback,
 		WrapSource:      wrapSource,
 		WrapSink:        wrapSink,
 		In:              in,
