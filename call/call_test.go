@@ -281,6 +281,9 @@ func TestCallBusyRingTimeoutAndMissed(t *testing.T) {
 	if _, err := Dial(ctx, acfg, target); !errors.Is(err, ErrBusy) {
 		t.Errorf("second call: %v, want ErrBusy", err)
 	}
+	if !bob.has(EventMissed, func(ev Event) bool { return ev.Reason == "busy" && ev.Peer == alice.node.Address.String() }) {
+		t.Error("the callee did not log the caller it turned away as busy")
+	}
 	if err := <-first; !errors.Is(err, ErrTimeout) {
 		t.Errorf("unanswered call: %v, want ErrTimeout", err)
 	}

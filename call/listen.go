@@ -66,8 +66,15 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 			return lc.Resolver.LookupAddr(ctx, remote)
 		},
 		Busy: busy.Load,
+		OnBusy: func(caller lokinet.Address) {
+			lc.Events.emit(Event{Kind: EventMissed, Peer: caller.String(), Reason: "busy",
+				Message: "missed call from " + caller.String() + ": you were in another call"})
+			log.Info("call log: missed call while busy", "caller", caller)
+		},
 		Handle: func(ctx context.Context, in *signalling.Incoming) {
 			if !busy.CompareAndSwap(false, true) {
+				lc.Events.emit(Event{Kind: EventMissed, Peer: in.Caller.String(), Reason: "busy",
+					Message: "missed call from " + in.Caller.String() + ": you were in another call"})
 				_ = in.Conn.Send(ctx, signalling.Message{Version: signalling.Version, Type: signalling.TypeBusy, CallID: in.Offer.CallID, Reason: "busy"})
 				_ = in.Conn.Close()
 				return

@@ -45,6 +45,8 @@ type Server struct {
 	// are refused with busy. Nil means never busy. Two offers arriving
 	// together may both pass: Handle must still cope with a second call.
 	Busy func() bool
+	// OnBusy, if set, hears of each caller turned away as busy.
+	OnBusy func(caller lokinet.Address)
 
 	// Handle is called, in the connection's own goroutine, for each offer
 	// from an identified caller. It owns in.Conn and must close it. Its
@@ -201,6 +203,9 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	}
 	if s.Busy != nil && s.Busy() {
 		log.Info("signalling: refusing call: busy")
+		if s.OnBusy != nil {
+			s.OnBusy(caller)
+		}
 		s.refuse(ctx, log, c, offer, TypeBusy, "")
 		return
 	}
