@@ -30,6 +30,10 @@ type ListenConfig struct {
 	MaxCalls int
 	// OnCallEnd, if set, receives each call's result.
 	OnCallEnd func(stats *Stats, err error)
+	// OnIncoming, if set, is called as each call arrives (after the caller
+	// event) with a function that hangs that call up: a decline while it
+	// rings, a hang-up once answered.
+	OnIncoming func(callID string, caller lokinet.Address, hangUp func())
 }
 
 // Listen serves incoming calls on the node's Lokinet address until ctx ends
@@ -112,6 +116,11 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 	start := time.Now()
 	cfg := &lc.Config
 	cfg.Events.emit(Event{Kind: EventCaller, CallID: in.Offer.CallID, Peer: in.Caller.String()})
+	ctx, hangUp := context.WithCancel(ctx)
+	defer hangUp()
+	if lc.OnIncoming != nil {
+		lc.OnIncoming(in.Offer.CallID, in.Caller, hangUp)
+	}
 	mode, err := ice.ParseMode(in.Offer.Mode)
 	if in.Offer.Mode == "" {
 		mode, err = ice.ModeOnion, nil

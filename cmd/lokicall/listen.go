@@ -58,15 +58,14 @@ hangs up (and keeps listening); q while no call rings quits.`,
 
 // listener is the terminal side of `lokicall listen`.
 type listener struct {
-	g      *globalOptions
-	w      *eventWriter
-	muted  atomic.Bool
-	quit   context.CancelFunc // ends listening
-	hangUp atomic.Bool        // q ended the current call: listen again
+	g     *globalOptions
+	w     *eventWriter
+	muted atomic.Bool
+	quit  context.CancelFunc // ends listening
 
 	mu      sync.Mutex
 	screen  *callScreen // the call in progress, if any
-	restart func()      // ends the current Listen so the call ends
+	hang    func()      // hangs up the call in progress
 	ended   int         // calls ended so far
 	lastErr error       // the last call's result
 }
@@ -117,39 +116,20 @@ func runListen(ctx context.Context, g *globalOptions, o *callOptions, port uint1
 	defer stopKeys()
 	defer g.term.handleKeys(l.key)()
 
-	// A call on this side can only be hung up by ending Listen (the call
-	// package has no per-call hang-up for the callee), so q ends Listen and
-	// this loop starts it again; the port is closed for that moment.
-	for {
-		lctx, restart := context.WithCancel(ctx)
-		l.mu.Lock()
-		l.restart = restart
-		remaining := 0
-		if calls > 0 {
-			remaining = calls - l.ended
-		}
-		l.mu.Unlock()
-		lc := call.ListenConfig{
-			Config:    cfg,
-			Port:      port,
-			Accept:    policy,
-			MaxCalls:  remaining,
-			OnCallEnd: l.callEnded,
-		}
-		lc.Config.Events = l.event
-		err := call.Listen(lctx, lc)
-		restart()
-		if !l.hangUp.Swap(false) || ctx.Err() != nil {
-			return err
-		}
-		l.mu.Lock()
-		done := calls > 0 && l.ended >= calls
-		lastErr := l.lastErr
-		l.mu.Unlock()
-		if done {
-			return lastErr
-		}
+	lc := call.ListenConfig{
+		Config:    cfg,
+		Port:      port,
+		Accept:    policy,
+		MaxCalls:  calls,
+		OnCallEnd: l.callEnded,
+		OnIncoming: func(_ string, _ lokinet.Address, hangUp func()) {
+			l.mu.Lock()
+			l.hang = hangUp
+			l.mu.Unlock()
+		},
 	}
+	lc.Config.Events = l.event
+	return call.Listen(ctx, lc)
 }
 
 // event is the listener's Emitter: it prints the event and keeps the
@@ -159,11 +139,12 @@ func (l *listener) event(ev call.Event) {
 		s := newCallScreen(l.g, &l.muted)
 		s.callee = true
 		s.hangUp = func() {
-			l.hangUp.Store(true)
 			l.mu.Lock()
-			r := l.restart
+			h := l.hang
 			l.mu.Unlock()
-			r()
+			if h != nil {
+				h()
+			}
 		}
 		ctx, stop := context.WithCancel(context.Background())
 		go s.run(ctx)
