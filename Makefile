@@ -60,4 +60,6 @@ bench: deps
 		printf "%-36s %10.0f ns/frame %8s %% core%s\n", n, ns, pct, r }' out/bench-raw.txt | tee out/bench.txt
 
 clean:
-	rm -rf bin out
+	rm -rf bin out testnet/build testnet/results
+
+include testnet/testnet.mk

@@ -267,17 +267,33 @@ func TestCallBusyRingTimeoutAndMissed(t *testing.T) {
 	}
 	var ends []error
 	var mu sync.Mutex
+	ended := make(chan struct{}, 2)
 	cfg := bob.config("silence", "null", 0)
 	cfg.RingTimeout = 2 * time.Second
 	done := listen(t, ctx, bob, ListenConfig{Config: cfg, Port: 17789, Accept: undecided, MaxCalls: 2,
-		OnCallEnd: func(_ *Stats, err error) { mu.Lock(); ends = append(ends, err); mu.Unlock() }})
+		OnCallEnd: func(_ *Stats, err error) {
+			mu.Lock()
+			ends = append(ends, err)
+			mu.Unlock()
+			ended <- struct{}{}
+		}})
+	waitRinging := func(dialErr <-chan error) {
+		t.Helper()
+		select {
+		case <-ringing:
+		case err := <-dialErr:
+			t.Fatalf("call ended before it rang: %v", err)
+		case <-ctx.Done():
+			t.Fatal("no ringing")
+		}
+	}
 	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17789}
 
 	first := make(chan error, 1)
 	acfg := alice.config("silence", "null", 0)
 	acfg.RingTimeout = 2 * time.Second
 	go func() { _, err := Dial(ctx, acfg, target); first <- err }()
-	<-ringing
+	waitRinging(first)
 	if _, err := Dial(ctx, acfg, target); !errors.Is(err, ErrBusy) {
 		t.Errorf("second call: %v, want ErrBusy", err)
 	}
@@ -287,11 +303,12 @@ func TestCallBusyRingTimeoutAndMissed(t *testing.T) {
 	if err := <-first; !errors.Is(err, ErrTimeout) {
 		t.Errorf("unanswered call: %v, want ErrTimeout", err)
 	}
+	<-ended // the callee is free again
 
 	cctx, hangUp := context.WithCancel(ctx)
 	missed := make(chan error, 1)
 	go func() { _, err := Dial(cctx, acfg, target); missed <- err }()
-	<-ringing
+	waitRinging(missed)
 	hangUp()
 	if err := <-missed; !errors.Is(err, context.Canceled) {
 		t.Errorf("caller giving up: %v, want context.Canceled", err)

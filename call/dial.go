@@ -66,7 +66,7 @@ func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error
 	}
 	sdp, err := s.localDescription(webrtc.SDPTypeOffer)
 	if err == nil {
-		err = s.send(signalling.Message{Type: signalling.TypeOffer, From: cfg.Node.Address.String(), SDP: sdp, Mode: string(s.mode)})
+		err = s.send(signalling.Message{Type: signalling.TypeOffer, From: cfg.Node.Address.String(), SDP: sdp, Mode: string(s.mode), Ptime: s.ptime()})
 	}
 	if err == nil {
 		err = s.localDescriptionSent()

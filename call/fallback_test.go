@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,9 +63,6 @@ func TestFallbackToRelay(t *testing.T) {
 	server, turnConn := startTURN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var firstTURN time.Time
-	var mu sync.Mutex
-	turnConn.onFirst = func() { mu.Lock(); firstTURN = time.Now(); mu.Unlock() }
 
 	bcfg := bob.config("tone:660", "null", 0)
 	bcfg.Servers, bcfg.AllowIPExposure, bcfg.Net = []ice.Server{server}, true, deadOnion(t)
@@ -93,8 +89,10 @@ func TestFallbackToRelay(t *testing.T) {
 		}
 	}
 	alice.mu.Unlock()
-	mu.Lock()
-	defer mu.Unlock()
+	var firstTURN time.Time
+	if ns := turnConn.first.Load(); ns != 0 {
+		firstTURN = time.Unix(0, ns)
+	}
 	if announced.IsZero() || firstTURN.IsZero() || !announced.Before(firstTURN) {
 		t.Errorf("fallback announced at %v, first TURN packet at %v: the announcement must come first", announced, firstTURN)
 	}

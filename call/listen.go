@@ -150,12 +150,15 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 	if err := s.applyRemoteDescription(webrtc.SDPTypeOffer, in.Offer.SDP); err != nil {
 		return s.finish(ending{err: err, reason: "bad-offer", notify: signalling.TypeReject})
 	}
+	if err := s.peerPtime(in.Offer.Ptime); err != nil {
+		return s.finish(ending{err: err, reason: "error", notify: signalling.TypeReject})
+	}
 	if err := s.send(signalling.Message{Type: signalling.TypeRinging}); err != nil {
 		return s.finish(ending{err: err, reason: "error"})
 	}
 	sdp, err := s.localDescription(webrtc.SDPTypeAnswer)
 	if err == nil {
-		err = s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp, Mode: string(s.mode)})
+		err = s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp, Mode: string(s.mode), Ptime: s.ptime()})
 	}
 	if err == nil {
 		err = s.localDescriptionSent()

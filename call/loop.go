@@ -200,6 +200,9 @@ func (s *session) handle(ctx context.Context, m signalling.Message, accept func(
 		if err := s.applyRemoteDescription(webrtc.SDPTypeAnswer, m.SDP); err != nil {
 			return fail(err)
 		}
+		if err := s.peerPtime(m.Ptime); err != nil {
+			return fail(err)
+		}
 	case signalling.TypeCandidate:
 		if err := s.remoteCandidate(ctx, *m.Candidate); err != nil {
 			return fail(err)
@@ -216,7 +219,7 @@ func (s *session) handle(ctx context.Context, m signalling.Message, accept func(
 			return ending{err: fmt.Errorf("%w: caller asked to fall back: %w", ErrRejected, err),
 				reason: "fallback-refused", notify: signalling.TypeReject}, true
 		}
-		if err := s.answerRestart(mode, m.SDP); err != nil {
+		if err := s.answerRestart(mode, m.SDP, m.Ptime); err != nil {
 			return fail(err)
 		}
 	case signalling.TypeBusy:
@@ -312,7 +315,7 @@ func (s *session) fallBack() error {
 	if err != nil {
 		return fmt.Errorf("fallback to %s: %w", mode, err)
 	}
-	if err := s.send(signalling.Message{Type: signalling.TypeRestart, SDP: sdp, Mode: string(mode)}); err != nil {
+	if err := s.send(signalling.Message{Type: signalling.TypeRestart, SDP: sdp, Mode: string(mode), Ptime: s.ptime()}); err != nil {
 		return err
 	}
 	return s.localDescriptionSent()
@@ -320,7 +323,7 @@ func (s *session) fallBack() error {
 
 // answerRestart follows the caller to a fallback mode the callee has
 // consented to.
-func (s *session) answerRestart(mode ice.Mode, offer string) error {
+func (s *session) answerRestart(mode ice.Mode, offer string, ptime int) error {
 	s.emit.emit(Event{Kind: EventState, CallID: s.callID, State: StateFallback, Peer: s.peer.String(),
 		Mode: string(mode), Reason: "caller-fallback", Message: mode.Exposure()})
 	s.tearDownMediaPath()
@@ -331,11 +334,14 @@ func (s *session) answerRestart(mode ice.Mode, offer string) error {
 	if err := s.applyRemoteDescription(webrtc.SDPTypeOffer, offer); err != nil {
 		return err
 	}
+	if err := s.peerPtime(ptime); err != nil {
+		return err
+	}
 	sdp, err := s.localDescription(webrtc.SDPTypeAnswer)
 	if err != nil {
 		return err
 	}
-	if err := s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp, Mode: string(mode)}); err != nil {
+	if err := s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp, Mode: string(mode), Ptime: s.ptime()}); err != nil {
 		return err
 	}
 	s.restarted = true

@@ -19,14 +19,14 @@ import (
 type countingConn struct {
 	net.PacketConn
 	packets atomic.Int64
-	// onFirst, if set before any packet arrives, runs at the first one.
-	onFirst func()
+	// first is when the first packet arrived, in Unix nanoseconds.
+	first atomic.Int64
 }
 
 func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, a, err := c.PacketConn.ReadFrom(b)
-	if err == nil && c.packets.Add(1) == 1 && c.onFirst != nil {
-		c.onFirst()
+	if err == nil && c.packets.Add(1) == 1 {
+		c.first.Store(time.Now().UnixNano())
 	}
 	return n, a, err
 }

@@ -73,3 +73,39 @@ func TestCallFrameSizes(t *testing.T) {
 		})
 	}
 }
+
+// TestCallMixedFrameSizes: each side picks its own frame duration; the
+// receiver paces playout to the peer's announced ptime, so a 40 ms caller and
+// a 20 ms callee hear each other without concealment.
+func TestCallMixedFrameSizes(t *testing.T) {
+	alice, bob := newPeers(t, "127.77.21.1", "127.77.21.2")
+	wav := filepath.Join(t.TempDir(), "heard.wav")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bcfg := bob.config("tone:660", "file:"+wav, 0)
+	bcfg.Encoder.FrameDuration = 20 * time.Millisecond
+	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: 17810, Accept: AcceptAll, MaxCalls: 1})
+	acfg := alice.config("tone:440", "null", 2*time.Second)
+	acfg.Encoder.FrameDuration = 40 * time.Millisecond
+	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17810}
+	stats, err := Dial(ctx, acfg, target)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("callee: %v", err)
+	}
+	pcm, rate, err := media.ReadWAV(wav)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secs := float64(len(pcm)) / float64(rate); secs < 1.4 || secs > 3 {
+		t.Errorf("callee recorded %.2f s, want about 2 s", secs)
+	}
+	if f := media.DominantFrequency(pcm, rate); f < 435 || f > 445 {
+		t.Errorf("callee heard %.1f Hz, want 440", f)
+	}
+	if stats.FramesPlayed == 0 || stats.FramesConcealed > stats.FramesPlayed/10 {
+		t.Errorf("caller played %d frames, concealed %d: the 20 ms stream was not paced right", stats.FramesPlayed, stats.FramesConcealed)
+	}
+}

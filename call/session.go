@@ -59,9 +59,12 @@ type session struct {
 	receiver *media.Receiver
 	decoder  *media.Decoder
 
-	mu            sync.Mutex
+	mu sync.Mutex
+	// candMu orders outgoing candidates; localReady and pendingLocal are
+	// under it.
+	candMu        sync.Mutex
 	localReady    bool
-	pendingLocal  []signalling.Candidate
+	pendingLocal  []signalling.Message
 	remoteReady   bool
 	pendingRemote []webrtc.ICECandidateInit
 
@@ -191,17 +194,8 @@ func (s *session) setupMediaPath() error {
 		return fmt.Errorf("opus decoder: %w", err)
 	}
 	s.decoder = dec
-	jb, err := media.NewJitterBuffer(media.JitterConfig{
-		FrameDuration: s.cfg.Encoder.FrameDuration, TargetDelay: s.cfg.JitterDelay, Logger: s.log})
-	if err != nil {
-		return fmt.Errorf("jitter buffer: %w", err)
-	}
-	s.receiver = &media.Receiver{
-		Sink:    s.sink,
-		Jitter:  jb,
-		Decoder: dec,
-		Logger:  s.log,
-		Level:   &s.live.speaker,
+	if err := s.buildReceiver(s.frameDuration()); err != nil {
+		return err
 	}
 
 	// Callbacks of a peer connection replaced by a fallback are ignored.
@@ -242,17 +236,14 @@ func (s *session) onLocalCandidate(c *webrtc.ICECandidate) {
 		s.log.Debug("local candidate", "port", nc.Port, "priority", nc.Priority)
 		msg = signalling.Message{Type: signalling.TypeCandidate, Candidate: &nc}
 	}
-	s.mu.Lock()
+	// Under candMu, so that candidates leave in the order gathered, after
+	// the offer or answer and before end-of-candidates.
+	s.candMu.Lock()
+	defer s.candMu.Unlock()
 	if !s.localReady {
-		if msg.Candidate != nil {
-			s.pendingLocal = append(s.pendingLocal, *msg.Candidate)
-		} else {
-			s.pendingLocal = append(s.pendingLocal, signalling.Candidate{})
-		}
-		s.mu.Unlock()
+		s.pendingLocal = append(s.pendingLocal, msg)
 		return
 	}
-	s.mu.Unlock()
 	if err := s.send(msg); err != nil {
 		s.fail(err)
 	}
@@ -260,17 +251,12 @@ func (s *session) onLocalCandidate(c *webrtc.ICECandidate) {
 
 // localDescriptionSent lets candidates flow after the offer or answer.
 func (s *session) localDescriptionSent() error {
-	s.mu.Lock()
+	s.candMu.Lock()
+	defer s.candMu.Unlock()
 	s.localReady = true
 	pending := s.pendingLocal
 	s.pendingLocal = nil
-	s.mu.Unlock()
-	for _, c := range pending {
-		msg := signalling.Message{Type: signalling.TypeEndOfCandidates}
-		if c.Port != 0 {
-			c := c
-			msg = signalling.Message{Type: signalling.TypeCandidate, Candidate: &c}
-		}
+	for _, msg := range pending {
 		if err := s.send(msg); err != nil {
 			return err
 		}
@@ -298,10 +284,58 @@ func (s *session) onConnectionState(st webrtc.PeerConnectionState) {
 	}
 }
 
+// frameDuration is this side's audio frame duration.
+func (s *session) frameDuration() time.Duration {
+	if d := s.cfg.Encoder.FrameDuration; d > 0 {
+		return d
+	}
+	return media.FrameDuration
+}
+
+// ptime is this side's frame duration as sent in offers and answers.
+func (s *session) ptime() int { return int(s.frameDuration() / time.Millisecond) }
+
+// buildReceiver makes the playout pipeline for packets of the given frame
+// duration: the peer's, which may differ from this side's.
+func (s *session) buildReceiver(frame time.Duration) error {
+	jb, err := media.NewJitterBuffer(media.JitterConfig{
+		FrameDuration: frame, TargetDelay: s.cfg.JitterDelay, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("jitter buffer: %w", err)
+	}
+	r := &media.Receiver{
+		Sink:    s.sink,
+		Jitter:  jb,
+		Decoder: s.decoder,
+		Logger:  s.log,
+		Level:   &s.live.speaker,
+	}
+	s.mu.Lock()
+	s.receiver = r
+	s.mu.Unlock()
+	return nil
+}
+
+// peerPtime adapts playout to the frame duration the peer announced.
+func (s *session) peerPtime(ptime int) error {
+	if ptime == 0 {
+		return nil
+	}
+	frame := time.Duration(ptime) * time.Millisecond
+	if frame == s.receiver.Jitter.FrameDuration() {
+		return nil
+	}
+	s.log.Debug("peer uses another frame duration", "peer", frame, "own", s.frameDuration())
+	return s.buildReceiver(frame)
+}
+
 func (s *session) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	s.log.Debug("remote track", "codec", track.Codec().MimeType, "ssrc", track.SSRC())
 	s.remoteSSRC.Store(uint32(track.SSRC()))
 	go drainRTCP(recv.Read)
+	s.mu.Lock()
+	receiver := s.receiver
+	s.mu.Unlock()
 	for {
 		pkt, _, err := track.ReadRTP()
 		if err != nil {
@@ -309,7 +343,7 @@ func (s *session) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		}
 		now := time.Now()
 		s.firstAudio.CompareAndSwap(0, now.UnixNano())
-		s.receiver.Push(pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, now)
+		receiver.Push(pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, now)
 	}
 }
 
@@ -483,11 +517,13 @@ func (s *session) closeMedia() error {
 	if s.mediaCancel != nil {
 		s.mediaCancel()
 	}
+	// The media goroutines read the peer connection (samples, statistics):
+	// they stop before it closes.
+	s.mediaWG.Wait()
 	var errs []error
 	if s.pc != nil {
 		errs = append(errs, s.pc.Close())
 	}
-	s.mediaWG.Wait()
 	if s.ep != nil {
 		errs = append(errs, s.ep.Close())
 	}
@@ -508,6 +544,9 @@ func (s *session) closeMedia() error {
 // negotiation state for a new path.
 func (s *session) tearDownMediaPath() {
 	s.gen.Add(1) // silence the old callbacks first
+	s.candMu.Lock()
+	s.localReady, s.pendingLocal = false, nil
+	s.candMu.Unlock()
 	if s.pc != nil {
 		_ = s.pc.Close()
 	}
@@ -516,8 +555,7 @@ func (s *session) tearDownMediaPath() {
 	}
 	s.pc, s.ep = nil, nil
 	s.mu.Lock()
-	s.localReady, s.remoteReady = false, false
-	s.pendingLocal, s.pendingRemote = nil, nil
+	s.remoteReady, s.pendingRemote = false, nil
 	s.connected = make(chan struct{})
 	s.connectedOnce = &sync.Once{}
 	s.connectedAt = time.Time{}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // DeviceKind says which way a sound device moves audio.
@@ -30,16 +31,94 @@ func (k DeviceKind) String() string {
 
 // DeviceInfo describes one sound device as the audio system lists it.
 type DeviceInfo struct {
-	Kind    DeviceKind
-	Index   int    // position in the list of its kind: device:INDEX selects it
-	Name    string // device:NAME selects it (exact, else a unique case-insensitive substring)
-	ID      string // backend-specific identifier, hex
-	Default bool   // the system's default device of its kind
+	Kind  DeviceKind
+	Index int    // position in the list of its kind: device:INDEX selects it
+	Name  string // device:NAME selects it (exact, else a unique case-insensitive substring)
+	// ID is the backend's identifier: the PCM name for ALSA ("hw:CARD=PCH,DEV=0",
+	// "default", a PCM of ~/.asoundrc) and PulseAudio, which device:ID also
+	// selects; hex for backends whose identifiers are not text.
+	ID      string
+	Default bool // the system's default device of its kind
 }
 
-// deviceRingSeconds is how much audio a device ring buffer holds: the bound
+// deviceRingSamples is how much audio a device ring buffer holds: the bound
 // on capture backlog and on playback latency.
 const deviceRingSamples = SampleRate / 5 // 200 ms
+
+// Drift and backlog (see trim). A capture device paces the Sender, so its
+// clock never accumulates a backlog; one appears only when the reader
+// stalls. The receiver plays out on the system clock, so a playback device
+// whose clock is slower than the system clock accumulates queued audio and
+// one that is faster runs dry. Both rings therefore watch their fill level
+// after every read and trim the oldest audio when the smallest fill over
+// trimWindow stayed above the level they need; a playback ring that runs
+// dry starts again only once it holds a frame and playbackMargin more, so an
+// underrun costs one gap of silence instead of a gap every period.
+const (
+	trimWindow = SampleRate // samples read between trim decisions: 1 s
+	// captureKeep: a capture ring needs no backlog; trim above one period.
+	captureKeep, captureTrimAbove = 0, granuleSamples
+	// playbackKeep: a playback ring keeps 20 ms against the scheduling
+	// jitter between the receiver's writes and the device's reads; a
+	// windowed minimum 2.5 ms above that (a slow device clock) is trimmed.
+	playbackKeep, playbackTrimAbove = 2 * granuleSamples, 2*granuleSamples + granuleSamples/4
+	playbackMargin                  = 2 * granuleSamples
+)
+
+// clocklessAfter and clocklessRatio detect a device without a clock of its
+// own: ALSA's null PCM, and the file plugin over it, hand over or take audio
+// as fast as they are asked (alsa-lib 1.2.8 reports a full buffer at every
+// poll). Once a device has moved clocklessAfter of audio in less than
+// 1/clocklessRatio of that time it is paced by the system clock in its
+// callback. A real device never runs at twice real time, so this never
+// engages for one.
+const (
+	clocklessAfter = 200 * time.Millisecond
+	clocklessRatio = 2
+)
+
+// pacer paces a device callback to the system clock once the device has
+// shown that it has no clock (see clocklessAfter).
+type pacer struct {
+	now    func() time.Time
+	sleep  func(time.Duration)
+	start  time.Time // first callback
+	frames int64     // samples moved since start
+	// Once clockless: the callback returns no earlier than anchor plus the
+	// duration of the samples moved since anchorFrames.
+	clockless    bool
+	anchor       time.Time
+	anchorFrames int64
+}
+
+// after accounts for n samples moved by the callback and, for a clockless
+// device, sleeps until they are due. It reports whether the device was just
+// found to be clockless.
+func (p *pacer) after(n int) (detected bool) {
+	now := p.now()
+	if p.start.IsZero() {
+		p.start = now
+	}
+	p.frames += int64(n)
+	if !p.clockless {
+		audio := time.Duration(p.frames) * time.Second / SampleRate
+		if audio < clocklessAfter || now.Sub(p.start)*clocklessRatio >= audio {
+			return false
+		}
+		p.clockless, p.anchor, p.anchorFrames = true, now, p.frames
+		return true
+	}
+	due := p.anchor.Add(time.Duration(p.frames-p.anchorFrames) * time.Second / SampleRate)
+	if late := now.Sub(due); late > resyncAfter {
+		// The process was stopped: start again from now, no burst.
+		p.anchor, p.anchorFrames = now, p.frames
+		return false
+	}
+	if d := due.Sub(now); d > 0 {
+		p.sleep(d)
+	}
+	return false
+}
 
 // matchDevice picks the entry of list that name selects: an index, an exact
 // name, or a unique case-insensitive substring. An empty name selects the
@@ -67,6 +146,11 @@ func matchDevice(list []DeviceInfo, kind DeviceKind, name string) (*DeviceInfo, 
 			return &list[i], nil
 		}
 	}
+	for i := range list {
+		if list[i].ID == name {
+			return &list[i], nil
+		}
+	}
 	var found *DeviceInfo
 	for i := range list {
 		if strings.Contains(strings.ToLower(list[i].Name), strings.ToLower(name)) {
@@ -77,10 +161,18 @@ func matchDevice(list []DeviceInfo, kind DeviceKind, name string) (*DeviceInfo, 
 		}
 	}
 	if found == nil {
-		return nil, fmt.Errorf("%w: no %s device matches %q (available: %s)", ErrNoDevice, kind, name, avail)
+		return nil, unmatchedError{fmt.Errorf("%w: no %s device matches %q (available: %s)", ErrNoDevice, kind, name, avail)}
 	}
 	return found, nil
 }
+
+// unmatchedError is matchDevice's error when no listed device has the name
+// or ID: the caller may still try the name as a backend ID (an ALSA PCM
+// without a hint, "plughw:1,0").
+type unmatchedError struct{ err error }
+
+func (e unmatchedError) Error() string { return e.err.Error() }
+func (e unmatchedError) Unwrap() error { return e.err }
 
 // sampleRing is a bounded FIFO of samples between a device callback and
 // ReadFrame/WriteFrame. When full, writes drop the oldest samples.
@@ -92,6 +184,9 @@ type sampleRing struct {
 	notify  chan struct{} // signalled after each write
 	dropped uint64        // samples dropped because the ring was full
 	short   uint64        // samples a reader wanted but did not find
+	trimmed uint64        // samples dropped by trim
+	minFill int           // smallest fill after a read in this trim window
+	winLeft int           // samples to read before the next trim decision
 }
 
 func newSampleRing(size int) *sampleRing {
@@ -157,6 +252,46 @@ func (q *sampleRing) readFull(ctx context.Context, p []int16) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// trimLocked notes the fill level after a read of n samples and, at the
+// end of each trimWindow, drops the oldest samples down to keep when the
+// smallest fill over the window was above trimAbove: a backlog that never
+// drained is latency, whether a stall or clock drift put it there.
+func (q *sampleRing) trimLocked(n, keep, trimAbove int) {
+	if q.winLeft <= 0 {
+		q.winLeft, q.minFill = trimWindow, q.n
+	}
+	q.minFill = min(q.minFill, q.n)
+	q.winLeft -= n
+	if q.winLeft > 0 {
+		return
+	}
+	if q.minFill > trimAbove {
+		drop := q.minFill - keep
+		q.r = (q.r + drop) % len(q.buf)
+		q.n -= drop
+		q.trimmed += uint64(drop)
+	}
+	q.winLeft = 0
+}
+
+// trim is trimLocked under the lock.
+func (q *sampleRing) trim(n, keep, trimAbove int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.trimLocked(n, keep, trimAbove)
+}
+
+// discardBacklog drops all but the newest keep samples.
+func (q *sampleRing) discardBacklog(keep int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if over := q.n - keep; over > 0 {
+		q.r = (q.r + over) % len(q.buf)
+		q.n -= over
+		q.trimmed += uint64(over)
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
+	"unicode/utf8"
 
 	"github.com/gen2brain/malgo"
 )
@@ -58,9 +60,41 @@ func listMalgo(mctx *malgo.AllocatedContext, kind DeviceKind) ([]DeviceInfo, []m
 	}
 	list := make([]DeviceInfo, len(raw))
 	for i := range raw {
-		list[i] = DeviceInfo{Kind: kind, Index: i, Name: raw[i].Name(), ID: raw[i].ID.String(), Default: raw[i].IsDefault != 0}
+		list[i] = DeviceInfo{Kind: kind, Index: i, Name: raw[i].Name(), ID: idString(raw[i].ID), Default: raw[i].IsDefault != 0}
 	}
 	return list, raw, nil
+}
+
+// idString returns a device ID as text where the backend's IDs are text (a
+// NUL-terminated printable string: ALSA, PulseAudio, sndio, Core Audio),
+// else as hex.
+func idString(id malgo.DeviceID) string {
+	end := 0
+	for end < len(id) && id[end] != 0 {
+		end++
+	}
+	text := end > 0 && utf8.Valid(id[:end])
+	for _, b := range id[:end] {
+		text = text && b >= 0x20 && b != 0x7f
+	}
+	for _, b := range id[end:] {
+		text = text && b == 0
+	}
+	if !text {
+		return id.String()
+	}
+	return string(id[:end])
+}
+
+// textID returns name as a backend device ID, for a name no listed device
+// has: ALSA opens any PCM by its name, listed or not.
+func textID(name string) (malgo.DeviceID, bool) {
+	var id malgo.DeviceID
+	if name == "" || len(name) >= len(id) || strings.ContainsRune(name, 0) {
+		return id, false
+	}
+	copy(id[:], name)
+	return id, true
 }
 
 // ListDevices lists the capture and then the playback devices of the audio
@@ -109,7 +143,16 @@ type malgoDevice struct {
 	dev     *malgo.Device
 	ring    *sampleRing
 	scratch []int16 // callback-only conversion buffer
-	primed  bool    // playback: a frame has been written (underruns count from then)
+	pace    pacer   // callback-only
+
+	// Playback, under ring.mu: primed once a frame has been written
+	// (underruns count from then); playing while the ring is being drained,
+	// false again after an underrun until startAt samples are queued.
+	primed, playing bool
+	startAt         int
+	// Capture, reader-only: the first ReadFrame drops the backlog captured
+	// before anyone read.
+	read bool
 
 	closeOnce sync.Once
 }
@@ -127,6 +170,14 @@ func openMalgo(kind DeviceKind, name string, log *slog.Logger) (*malgoDevice, er
 		return nil, err
 	}
 	chosen, err := matchDevice(list, kind, name)
+	var rawID *malgo.DeviceID
+	if um := (unmatchedError{}); errors.As(err, &um) {
+		// Not listed: try the name as the backend's ID; if that does not
+		// open either, the listing's error is the one to report.
+		if id, ok := textID(name); ok {
+			rawID, err = &id, nil
+		}
+	}
 	if err != nil {
 		freeMalgoContext(mctx)
 		return nil, err
@@ -147,16 +198,26 @@ func openMalgo(kind DeviceKind, name string, log *slog.Logger) (*malgoDevice, er
 	label := "default"
 	if chosen != nil {
 		label = chosen.Name
+		rawID = &raw[chosen.Index].ID
+	} else if rawID != nil {
+		label = name
+	}
+	if rawID != nil {
 		// malgo copies the ID into C memory, which miniaudio reads during
 		// InitDevice only.
-		id := raw[chosen.Index].ID.Pointer()
+		id := rawID.Pointer()
 		defer C.free(id)
 		sub.DeviceID = id
 	}
 	d := &malgoDevice{kind: kind, name: label, log: log, mctx: mctx, ring: newSampleRing(deviceRingSamples)}
+	d.pace = pacer{now: time.Now, sleep: time.Sleep}
 	dev, err := malgo.InitDevice(mctx.Context, cfg, malgo.DeviceCallbacks{Data: d.onData})
 	if err != nil {
 		freeMalgoContext(mctx)
+		if chosen == nil && rawID != nil {
+			_, lerr := matchDevice(list, kind, name)
+			return nil, fmt.Errorf("%w (opening it as a device ID: %w)", lerr, err)
+		}
 		return nil, fmt.Errorf("%w: open %s device %q: %w", ErrNoDevice, kind, label, err)
 	}
 	d.dev = dev
@@ -169,9 +230,15 @@ func openMalgo(kind DeviceKind, name string, log *slog.Logger) (*malgoDevice, er
 	return d, nil
 }
 
-// onData is miniaudio's data callback, on its own thread.
+// onData is miniaudio's data callback, on its own thread. A clockless
+// device (see clocklessAfter) is paced here: the callback returns when the
+// audio it moved is due by the system clock, which blocks miniaudio's
+// device thread exactly as a real device's clock would.
 func (d *malgoDevice) onData(out, in []byte, frames uint32) {
 	n := int(frames)
+	if d.pace.after(n) {
+		d.log.Debug("media: device has no clock of its own, pacing it by the system clock", "kind", d.kind, "name", d.name)
+	}
 	if cap(d.scratch) < n {
 		d.scratch = make([]int16, n)
 	}
@@ -189,18 +256,34 @@ func (d *malgoDevice) onData(out, in []byte, frames uint32) {
 	if len(out) < 2*n {
 		return
 	}
-	got := d.ring.readAvailable(s)
-	clear(s[got:])
-	if got < n {
-		d.ring.mu.Lock()
-		if d.primed {
-			d.ring.short += uint64(n - got)
-		}
-		d.ring.mu.Unlock()
-	}
+	d.fillPlayback(s)
 	for i, v := range s {
 		binary.LittleEndian.PutUint16(out[2*i:], uint16(v))
 	}
+}
+
+// fillPlayback fills s from the ring: silence until startAt samples are
+// queued, then the queue; an underrun plays what there is, then silence,
+// and waits for startAt samples again.
+func (d *malgoDevice) fillPlayback(s []int16) {
+	q := d.ring
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !d.playing && (!d.primed || q.n < d.startAt) {
+		clear(s)
+		return
+	}
+	d.playing = true
+	got := q.readLocked(s)
+	if got < len(s) {
+		clear(s[got:])
+		q.short += uint64(len(s) - got)
+		d.playing = false
+		return
+	}
+	// A device with periods longer than 10 ms needs more in hand.
+	keep := max(playbackKeep, 2*len(s))
+	q.trimLocked(len(s), keep, keep+playbackTrimAbove-playbackKeep)
 }
 
 // close stops the device and frees it and its context.
@@ -211,7 +294,8 @@ func (d *malgoDevice) close() error {
 		freeMalgoContext(d.mctx)
 		d.ring.mu.Lock()
 		d.log.Debug("media: device closed", "kind", d.kind, "name", d.name,
-			"dropped_samples", d.ring.dropped, "short_samples", d.ring.short)
+			"dropped_samples", d.ring.dropped, "short_samples", d.ring.short,
+			"trimmed_samples", d.ring.trimmed, "clockless", d.pace.clockless)
 		d.ring.mu.Unlock()
 	})
 	return nil
@@ -236,12 +320,19 @@ func (s *deviceSource) ReadFrame(ctx context.Context, pcm []int16) error {
 	if err := checkFrame(len(pcm)); err != nil || len(pcm) > deviceRingSamples {
 		return fmt.Errorf("media: capture device: %w: %d samples", ErrFrameSize, len(pcm))
 	}
+	if !s.d.read {
+		// Audio captured before the first read (while the call was being
+		// set up) is stale: keep at most one frame of it.
+		s.d.read = true
+		s.d.ring.discardBacklog(len(pcm))
+	}
 	if err := s.d.ring.readFull(ctx, pcm); err != nil {
 		if errors.Is(err, ErrClosed) {
 			return fmt.Errorf("media: capture device: %w", ErrClosed)
 		}
 		return err
 	}
+	s.d.ring.trim(len(pcm), captureKeep, captureTrimAbove)
 	return nil
 }
 
@@ -261,7 +352,9 @@ func openDeviceSink(name string, log *slog.Logger) (Sink, error) {
 // Clocked reports true: the device plays at its own rate.
 func (s *deviceSink) Clocked() bool { return true }
 
-// WriteFrame queues pcm for playback; if more than 200 ms are queued the
+// WriteFrame queues pcm for playback. Playback starts (and restarts after
+// an underrun) once a frame and 20 ms more are queued; a backlog that does
+// not drain is trimmed (drift), and if more than 200 ms are queued the
 // oldest audio is dropped, which bounds the playback delay.
 func (s *deviceSink) WriteFrame(pcm []int16) error {
 	if s.d.ring.isClosed() {
@@ -269,6 +362,7 @@ func (s *deviceSink) WriteFrame(pcm []int16) error {
 	}
 	s.d.ring.mu.Lock()
 	s.d.primed = true
+	s.d.startAt = min(len(pcm)+playbackMargin, deviceRingSamples/2)
 	s.d.ring.mu.Unlock()
 	s.d.ring.write(pcm)
 	return nil

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages lokicall's build needs (Opus, pkg-config, a C
-# compiler for cgo) on Debian or Ubuntu, only when they are missing.
+# compiler for cgo) and its sound devices need at run time (ALSA's libasound,
+# which miniaudio loads with dlopen) on Debian or Ubuntu, only when they are
+# missing.
 set -euo pipefail
 
 need=()
@@ -8,6 +10,10 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if ! pkg-config --exists opus 2>/dev/null; then need+=(libopus-dev); fi
 if ! pkg-config --exists opusfile 2>/dev/null; then need+=(libopusfile-dev); fi
+if ! compgen -G '/usr/lib/*/libasound.so.2' >/dev/null && ! compgen -G '/lib/*/libasound.so.2' >/dev/null \
+	&& ! compgen -G '/usr/lib*/libasound.so.2' >/dev/null; then
+	need+=(libasound2)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""
@@ -22,4 +28,6 @@ fi
 echo "install-deps: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
+# Debian 13 and Ubuntu 24.04 renamed libasound2 to libasound2t64.
+if apt-cache show libasound2t64 >/dev/null 2>&1; then need=("${need[@]/#libasound2/libasound2t64}"); fi
 $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -106,6 +106,10 @@ type Message struct {
 	// exposes them). A callee that has not opted in to exposing its IP
 	// refuses the non-onion modes.
 	Mode string `json:"mode,omitempty"`
+	// Ptime is, on an offer, answer or restart only and optionally, the
+	// sender's audio frame duration in milliseconds (10, 20, 40 or 60), so
+	// that the receiver paces its playout to the sender's packets.
+	Ptime int `json:"ptime,omitempty"`
 }
 
 // Modes a Message may name.
@@ -239,7 +243,7 @@ func (k kind) String() string {
 var (
 	messageFields = map[string]kind{
 		"v": kindNumber, "type": kindString, "call_id": kindString, "from": kindString,
-		"sdp": kindString, "candidate": kindObject, "reason": kindString, "mode": kindString,
+		"sdp": kindString, "candidate": kindObject, "reason": kindString, "mode": kindString, "ptime": kindNumber,
 	}
 	candidateFields = map[string]kind{
 		"foundation": kindString, "component": kindNumber, "protocol": kindString,
@@ -381,6 +385,13 @@ func validate(m Message) error {
 		return fmt.Errorf("%w: reason: not allowed on %s", ErrMalformed, m.Type)
 	case !hasSDP && m.Mode != "":
 		return fmt.Errorf("%w: mode: not allowed on %s", ErrMalformed, m.Type)
+	case !hasSDP && m.Ptime != 0:
+		return fmt.Errorf("%w: ptime: not allowed on %s", ErrMalformed, m.Type)
+	}
+	switch m.Ptime {
+	case 0, 10, 20, 40, 60:
+	default:
+		return fmt.Errorf("%w: ptime: %d, want 10, 20, 40 or 60", ErrMalformed, m.Ptime)
 	}
 	switch m.Mode {
 	case "", ModeOnion, ModeP2P, ModeRelay:

@@ -4,17 +4,27 @@
 
 TESTNET_DIR     ?= testnet
 TESTNET_IMAGE   ?= lokicall-testnet:latest
+# The module tree lokicall is built from (another checkout works too).
+TESTNET_LOKICALL_SRC ?= .
 TESTNET_PROJECT ?= lokicall-testnet
 # Compose v2 plugin if present, else the standalone docker-compose.
 TESTNET_COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose) \
 	-p $(TESTNET_PROJECT) -f $(TESTNET_DIR)/compose.yaml
 
-.PHONY: testnet-build testnet-up testnet-down testnet-ping testnet-logs
+TESTNET_RUNNER  ?= $(TESTNET_DIR)/build/testnet-runner
+TESTNET_RUNNER_FLAGS ?= -compose "$(TESTNET_COMPOSE)" -results $(TESTNET_DIR)/results
+# Extra flags for testnet-measure, e.g. TESTNET_MEASURE_FLAGS="-calls 10 -duration 30s -sweep delay=0ms,50ms"
+TESTNET_MEASURE_FLAGS ?=
+
+.PHONY: testnet-build testnet-up testnet-down testnet-ping testnet-logs testnet-runner \
+	testnet-call testnet-measure testnet-ci
 
 ## testnet-build: static binaries and the FROM-scratch image (no registry needed)
 testnet-build:
 	mkdir -p $(TESTNET_DIR)/build
 	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o $(TESTNET_DIR)/build/lokinet-emu ./testnet/cmd/lokinet-emu
+	cd $(TESTNET_LOKICALL_SRC) && CGO_ENABLED=1 go build -trimpath -tags nolibopusfile,netgo,osusergo \
+		-ldflags='-s -w -linkmode external -extldflags -static' -o $(abspath $(TESTNET_DIR))/build/lokicall ./cmd/lokicall
 	docker build -q -t $(TESTNET_IMAGE) -f $(TESTNET_DIR)/Dockerfile $(TESTNET_DIR)/build
 
 ## testnet-up: directory, 8 relays, alice and bob; returns once both nodes have a path
@@ -28,6 +38,24 @@ testnet-ping:
 	$(TESTNET_COMPOSE) exec -T -d bob /lokinet-emu udpecho -port 9000
 	$(TESTNET_COMPOSE) exec -T alice /lokinet-emu udpping -count 10 \
 		$$($(TESTNET_COMPOSE) exec -T bob /lokinet-emu whoami | cut -d' ' -f1):9000
+
+## testnet-runner: the measurement runner (runs on the host, drives docker)
+testnet-runner:
+	mkdir -p $(TESTNET_DIR)/build $(TESTNET_DIR)/results
+	CGO_ENABLED=0 go build -trimpath -o $(TESTNET_DIR)/build/testnet-runner ./testnet/cmd/testnet-runner
+
+## testnet-call: one 10 s call alice → bob through the onion; results in testnet/results/
+testnet-call: testnet-runner
+	$(TESTNET_RUNNER) call $(TESTNET_RUNNER_FLAGS)
+
+## testnet-measure: 5 calls of 20 s, sweeps (hops 1..4, delay, jitter, loss, concurrency),
+## a relay killed mid-call, the leak proof and its negative control; about 15 minutes
+testnet-measure: testnet-runner
+	$(TESTNET_RUNNER) measure $(TESTNET_RUNNER_FLAGS) $(TESTNET_MEASURE_FLAGS)
+
+## testnet-ci: up, one 20 s call + leak proof + negative control, down; non-zero on a leak or a failed call
+testnet-ci: testnet-up testnet-runner
+	$(TESTNET_RUNNER) ci $(TESTNET_RUNNER_FLAGS); rc=$$?; $(TESTNET_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc
 
 testnet-logs:
 	$(TESTNET_COMPOSE) logs --tail=50

@@ -120,6 +120,7 @@ which wins over the file.`,
 		newCallCommand(g),
 		newDemoCommand(g),
 		newContactsCommand(g),
+		newDevicesCommand(g),
 	)
 	return root
 }

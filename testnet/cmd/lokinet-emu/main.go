@@ -8,6 +8,8 @@
 //	lokinet-emu wait [flags]               return once this node has a path (found through DNS)
 //	lokinet-emu udpecho [flags]            a UDP echo server on the Lokinet address
 //	lokinet-emu udpping [flags] ADDR[:PORT] UDP round trips to another node by name
+//	lokinet-emu leakcheck [flags]          leak counters of one uid (nftables), as JSON
+//	lokinet-emu leak [flags]               negative control: UDP sent outside Lokinet
 //
 // Run "lokinet-emu ROLE -h" for a role's flags.
 package main
@@ -38,6 +40,8 @@ var commands = []command{
 	{"wait", "wait until this node has a path", runWait},
 	{"udpecho", "UDP echo server", runUDPEcho},
 	{"udpping", "UDP round trips to another node", runUDPPing},
+	{"leakcheck", "install or read the leak counters of lokicall's uid", runLeakCheck},
+	{"leak", "negative control: send UDP outside Lokinet", runLeak},
 }
 
 // errUsage is returned for bad command lines; the flag package has already

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -125,6 +126,8 @@ func runNode(ctx context.Context, args []string, _ io.Writer, log *slog.Logger) 
 	dnsAddr := fs.String("dns", "127.3.2.1:53", "DNS listen address (UDP and TCP)")
 	hops := fs.Int("hops", onion.DefaultHops, "relays per path, the last being the introduction relay")
 	waitPath := fs.Bool("wait-path", true, "start CMD only once the first path is up")
+	uid := fs.Int("uid", envInt("NODE_UID", -1), "run CMD as this numeric uid (default $NODE_UID; -1: as the node)")
+	gid := fs.Int("gid", envInt("NODE_GID", -1), "run CMD as this numeric gid (default $NODE_GID, else the uid)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -163,7 +166,10 @@ func runNode(ctx context.Context, args []string, _ io.Writer, log *slog.Logger) 
 			return err
 		}
 	}
-	err = runChild(ctx, cmdArgs, n, log)
+	if *uid >= 0 && *gid < 0 {
+		*gid = *uid
+	}
+	err = runChild(ctx, cmdArgs, n, *uid, *gid, log)
 	cancel()
 	if nerr := <-nodeErr; nerr != nil && err == nil {
 		err = nerr
@@ -173,15 +179,20 @@ func runNode(ctx context.Context, args []string, _ io.Writer, log *slog.Logger) 
 
 // runChild runs the command that shares the node's namespace (lokicall, in
 // the testnet), passing SIGINT/SIGTERM on as SIGTERM, and returns its exit
-// status as an exitError.
-func runChild(ctx context.Context, args []string, n *node.Node, log *slog.Logger) error {
+// status as an exitError. With uid >= 0 the child runs under that uid and
+// gid (numeric: the image has no /etc/passwd), so that the leak counters
+// (lokinet-emu leakcheck) can tell its packets from the node's.
+func runChild(ctx context.Context, args []string, n *node.Node, uid, gid int, log *slog.Logger) error {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if uid >= 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}}
+	}
 	cmd.Env = append(os.Environ(), "LOKINET_EMU_ADDRESS="+n.Address().String())
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("node: start %s: %w", args[0], err)
 	}
-	log.Info("child started", "cmd", args, "pid", cmd.Process.Pid)
+	log.Info("child started", "cmd", args, "pid", cmd.Process.Pid, "uid", uid, "gid", gid)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var err error
@@ -201,4 +212,12 @@ func runChild(ctx context.Context, args []string, n *node.Node, log *slog.Logger
 	}
 	log.Info("child exited", "code", 0)
 	return nil
+}
+
+// envInt returns the integer in environment variable name, or def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
 }

@@ -202,9 +202,11 @@ type pingResult struct {
 	Sent       int       `json:"sent"`
 	Received   int       `json:"received"`
 	RTTms      []float64 `json:"rtt_ms"`
-	MinMS      float64   `json:"min_ms"`
-	AvgMS      float64   `json:"avg_ms"`
-	MaxMS      float64   `json:"max_ms"`
+	// AtMS is when each echoed probe of RTTms was sent, from the first.
+	AtMS  []float64 `json:"at_ms"`
+	MinMS float64   `json:"min_ms"`
+	AvgMS float64   `json:"avg_ms"`
+	MaxMS float64   `json:"max_ms"`
 	// MaxGapMS is the longest time between the sending of two consecutive
 	// probes that were echoed: how long traffic stopped, to one interval.
 	MaxGapMS float64 `json:"max_gap_ms"`
@@ -221,6 +223,7 @@ func runUDPPing(ctx context.Context, args []string, stdout io.Writer, log *slog.
 	size := fs.Int("size", 64, "probe payload size in bytes (at least 16)")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON line")
 	useTCP := fs.Bool("tcp", false, "probe over one TCP connection instead of UDP")
+	forDur := fs.Duration("for", 0, "stop sending after this long, whatever -count says (0: no limit)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -266,7 +269,11 @@ func runUDPPing(ctx context.Context, args []string, stdout io.Writer, log *slog.
 	tick := time.NewTicker(*interval)
 	defer tick.Stop()
 	var lastOK time.Time
+	first := time.Now()
 	for seq := range *count {
+		if *forDur > 0 && time.Since(first) >= *forDur {
+			break
+		}
 		if seq > 0 {
 			select {
 			case <-ctx.Done():
@@ -309,6 +316,7 @@ func runUDPPing(ctx context.Context, args []string, stdout io.Writer, log *slog.
 			lastOK = sent
 			res.Received++
 			res.RTTms = append(res.RTTms, ms(rtt))
+			res.AtMS = append(res.AtMS, ms(sent.Sub(first)))
 			if !*asJSON {
 				fmt.Fprintf(stdout, "%d bytes from %s (%s:%d): seq=%d rtt=%.1f ms\n", n, name, ip, port, seq, ms(rtt))
 			}

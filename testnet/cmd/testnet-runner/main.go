@@ -1,0 +1,145 @@
+// Command testnet-runner makes measured lokicall calls through the docker
+// compose testnet (make testnet-up first):
+//
+//	testnet-runner call      one call alice → bob, results copied out
+//	testnet-runner ci        one 20 s call, the leak proof and its negative control
+//	testnet-runner measure   K calls, sweeps, a relay killed mid-call: the full report
+//
+// Results go to testnet/results/<date>-<name>-<params>/ (summary.md, run.json,
+// calls.csv, plots). It exits 0 when every call completed with audio and no
+// lokicall packet left outside lokitun0, 3 on a leak, 4 when the negative
+// control was not caught, 1 otherwise.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lokicall/lokicall/testnet/runner"
+)
+
+type sweepFlags []runner.Sweep
+
+func (s *sweepFlags) String() string { return fmt.Sprint(*s) }
+func (s *sweepFlags) Set(v string) error {
+	sw, err := runner.ParseSweep(v)
+	if err != nil {
+		return err
+	}
+	*s = append(*s, sw)
+	return nil
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "call" && args[0] != "ci" && args[0] != "measure") {
+		fmt.Fprintln(stderr, "usage: testnet-runner call|ci|measure [flags]")
+		return 2
+	}
+	mode := args[0]
+	plan := runner.Plan{Name: mode, Base: runner.DefaultParams, Calls: 1, Duration: 10 * time.Second}
+	var sweeps sweepFlags
+	switch mode {
+	case "ci":
+		plan.Duration, plan.NegativeControl = 20*time.Second, true
+	case "measure":
+		plan.Calls, plan.Duration, plan.SweepCalls, plan.NegativeControl, plan.KillAt = 5, 20*time.Second, 2, true, 8*time.Second
+		for _, s := range []string{"hops=1,2,3,4", "delay=0ms,30ms", "jitter=10ms", "loss=0.02", "concurrent=2"} {
+			_ = sweeps.Set(s)
+		}
+	}
+	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	compose := fs.String("compose", strings.Join(runner.DefaultCompose, " "), "compose command with project and file")
+	results := fs.String("results", "testnet/results", "host folder mounted at /results in the nodes")
+	uid := fs.Int("uid", 7787, "numeric uid (and gid) lokicall runs as: the leak counters count its packets")
+	fs.IntVar(&plan.Calls, "calls", plan.Calls, "calls at the base parameters (K)")
+	fs.DurationVar(&plan.Duration, "duration", plan.Duration, "length of each call (T)")
+	fs.IntVar(&plan.Base.Hops, "hops", plan.Base.Hops, "base: relays per path")
+	fs.DurationVar(&plan.Base.Delay, "delay", plan.Base.Delay, "base: per-link one-way delay")
+	fs.DurationVar(&plan.Base.Jitter, "jitter", plan.Base.Jitter, "base: per-link jitter (uniform ±)")
+	fs.Float64Var(&plan.Base.Loss, "loss", plan.Base.Loss, "base: per-link loss probability")
+	fs.IntVar(&plan.Base.Concurrent, "concurrent", plan.Base.Concurrent, "base: simultaneous calls alice → bob")
+	noSweeps := fs.Bool("no-sweeps", false, "drop the default sweeps")
+	fs.Var(&sweeps, "sweep", "vary one parameter: hops=1,2,3,4 | delay=0ms,30ms | jitter=... | loss=... | concurrent=... (repeatable)")
+	fs.IntVar(&plan.SweepCalls, "sweep-calls", plan.SweepCalls, "calls per sweep point (0: as -calls)")
+	fs.DurationVar(&plan.KillAt, "kill-at", plan.KillAt, "add a call during which a relay on alice's path is killed this long after audio starts (0: none)")
+	fs.BoolVar(&plan.NegativeControl, "negative-control", plan.NegativeControl, "leak on purpose at the end: the leak proof must catch it")
+	verbose := fs.Bool("v", false, "log the docker commands")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *noSweeps {
+		sweeps = sweeps[:0]
+		for _, a := range args[1:] { // keep the ones given explicitly
+			if v, ok := strings.CutPrefix(strings.TrimLeft(a, "-"), "sweep="); ok {
+				sw, _ := runner.ParseSweep(v)
+				sweeps = append(sweeps, sw)
+			}
+		}
+	}
+	plan.Sweeps = sweeps
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	abs, err := filepath.Abs(*results)
+	if err != nil {
+		fmt.Fprintln(stderr, "testnet-runner:", err)
+		return 1
+	}
+	r := &runner.Runner{
+		Testnet:  &runner.Testnet{Compose: strings.Fields(*compose), UID: *uid, Logger: log},
+		Results:  abs,
+		Logger:   log,
+		Progress: progress(stderr),
+	}
+	rep, err := r.Run(ctx, plan)
+	if rep != nil && rep.Dir != "" {
+		if b, rerr := os.ReadFile(filepath.Join(rep.Dir, "summary.md")); rerr == nil {
+			fmt.Fprintf(stdout, "%s\n(written to %s)\n", b, rep.Dir)
+		}
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, runner.ErrLeak):
+		fmt.Fprintln(stderr, "testnet-runner: LEAK:", err)
+		return 3
+	case errors.Is(err, runner.ErrControlMissed):
+		fmt.Fprintln(stderr, "testnet-runner: the negative control was not caught: the leak proof is broken")
+		return 4
+	}
+	fmt.Fprintln(stderr, "testnet-runner:", err)
+	return 1
+}
+
+// progress prints one line per step with the elapsed time and an estimate
+// of what remains.
+func progress(w io.Writer) func(runner.Progress) {
+	return func(p runner.Progress) {
+		eta := "?"
+		if p.Step > 1 {
+			eta = (p.Elapsed / time.Duration(p.Step-1) * time.Duration(p.Total-p.Step+1)).Round(time.Second).String()
+		}
+		bar := strings.Repeat("#", 20*(p.Step-1)/max(1, p.Total)) + strings.Repeat(".", 20-20*(p.Step-1)/max(1, p.Total))
+		fmt.Fprintf(w, "[%s] %3d/%d %7s elapsed, ~%s left  %s: %s\n", bar, p.Step, p.Total, p.Elapsed.Round(time.Second), eta, p.Scenario, p.What)
+	}
+}

@@ -1,0 +1,110 @@
+package runner
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Params are one scenario's knobs. Link parameters apply to every relay
+// (each delays every packet it sends); Hops to both nodes' paths.
+type Params struct {
+	Hops       int           `json:"hops"`
+	Delay      time.Duration `json:"delay"`
+	Jitter     time.Duration `json:"jitter"`
+	Loss       float64       `json:"loss"`
+	Concurrent int           `json:"concurrent"`
+}
+
+// DefaultParams are the testnet's defaults (testnet/README.md: about
+// 250 ms client-to-client RTT over 2 × 4 relays).
+var DefaultParams = Params{Hops: 4, Delay: 15 * time.Millisecond, Jitter: 2 * time.Millisecond, Concurrent: 1}
+
+// Env is p as compose.yaml's environment variables.
+func (p Params) Env() []string {
+	return []string{
+		fmt.Sprintf("HOPS=%d", p.Hops),
+		"RELAY_DELAY=" + p.Delay.String(),
+		"RELAY_JITTER=" + p.Jitter.String(),
+		fmt.Sprintf("RELAY_LOSS=%g", p.Loss),
+	}
+}
+
+// Name is a short name for folders and tables.
+func (p Params) Name() string {
+	s := fmt.Sprintf("h%d-d%s-j%s-l%g", p.Hops, short(p.Delay), short(p.Jitter), p.Loss*100)
+	if p.Concurrent > 1 {
+		s += fmt.Sprintf("-c%d", p.Concurrent)
+	}
+	return s
+}
+
+// short is d.String() without a trailing "0s" after minutes ("1m0s" → "1m").
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	return s
+}
+
+// ModelledOneWay is the configured delay from node to node: a packet is
+// sent by 2 × Hops relays (the sender's path, then the receiver's from its
+// introduction relay), each adding Delay on average.
+func (p Params) ModelledOneWay() time.Duration { return time.Duration(2*p.Hops) * p.Delay }
+
+// Sweep is one parameter varied over values, the others at the base.
+type Sweep struct {
+	Name   string // hops, delay, jitter, loss, concurrent
+	Values []string
+}
+
+// ParseSweep parses "name=v1,v2,...".
+func ParseSweep(s string) (Sweep, error) {
+	name, vals, ok := strings.Cut(s, "=")
+	if !ok || vals == "" {
+		return Sweep{}, fmt.Errorf("runner: sweep %q: want name=v1,v2", s)
+	}
+	sw := Sweep{Name: name, Values: strings.Split(vals, ",")}
+	for _, v := range sw.Values {
+		if _, err := sw.apply(DefaultParams, v); err != nil {
+			return Sweep{}, err
+		}
+	}
+	return sw, nil
+}
+
+// Points returns the scenarios of the sweep around base.
+func (s Sweep) Points(base Params) []Params {
+	var out []Params
+	for _, v := range s.Values {
+		p, _ := s.apply(base, v)
+		out = append(out, p)
+	}
+	return out
+}
+
+func (s Sweep) apply(p Params, v string) (Params, error) {
+	var err error
+	switch s.Name {
+	case "hops":
+		_, err = fmt.Sscan(v, &p.Hops)
+		if err == nil && (p.Hops < 1 || p.Hops > 8) {
+			err = fmt.Errorf("hops %d out of 1..8", p.Hops)
+		}
+	case "delay":
+		p.Delay, err = time.ParseDuration(v)
+	case "jitter":
+		p.Jitter, err = time.ParseDuration(v)
+	case "loss":
+		_, err = fmt.Sscan(v, &p.Loss)
+	case "concurrent":
+		_, err = fmt.Sscan(v, &p.Concurrent)
+	default:
+		err = fmt.Errorf("unknown parameter (hops, delay, jitter, loss, concurrent)")
+	}
+	if err != nil {
+		return p, fmt.Errorf("runner: sweep %s=%s: %w", s.Name, v, err)
+	}
+	return p, nil
+}
