@@ -33,20 +33,24 @@ const (
 	// EventExposure announces, before any packet leaves through a
 	// non-Lokinet interface, that a call uses a mode that exposes the IP.
 	EventExposure EventKind = "ip-exposure"
+	// EventLive carries a LiveStats snapshot, about once a second while
+	// audio flows.
+	EventLive EventKind = "live"
 )
 
 // Event is one thing that happened during a call, as streamed to --json.
 type Event struct {
-	Time    time.Time `json:"time"`
-	Kind    EventKind `json:"event"`
-	CallID  string    `json:"call_id,omitempty"`
-	State   State     `json:"state,omitempty"`
-	Peer    string    `json:"peer,omitempty"`
-	Reason  string    `json:"reason,omitempty"`
-	Message string    `json:"message,omitempty"`
-	Address string    `json:"address,omitempty"`
-	Stats   *Stats    `json:"stats,omitempty"`
-	Mode    string    `json:"mode,omitempty"`
+	Time    time.Time  `json:"time"`
+	Kind    EventKind  `json:"event"`
+	CallID  string     `json:"call_id,omitempty"`
+	State   State      `json:"state,omitempty"`
+	Peer    string     `json:"peer,omitempty"`
+	Reason  string     `json:"reason,omitempty"`
+	Message string     `json:"message,omitempty"`
+	Address string     `json:"address,omitempty"`
+	Stats   *Stats     `json:"stats,omitempty"`
+	Mode    string     `json:"mode,omitempty"`
+	Live    *LiveStats `json:"live,omitempty"`
 }
 
 // Emitter receives events; it must not block for long.

@@ -50,7 +50,7 @@ func runCall(ctx context.Context, g *globalOptions, o *callOptions, arg string) 
 		return err
 	}
 	cfg.Muted = muted.Load
-	wireLive(&cfg, func() *callScreen { return screen })
+	wireLive(&cfg, g, func() *callScreen { return screen })
 
 	stopKeys, err := g.term.startKeys()
 	if err != nil {

@@ -100,7 +100,7 @@ func runListen(ctx context.Context, g *globalOptions, o *callOptions, port uint1
 		return err
 	}
 	cfg.Muted = l.muted.Load
-	wireLive(&cfg, func() *callScreen {
+	wireLive(&cfg, g, func() *callScreen {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		return l.screen

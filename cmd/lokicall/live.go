@@ -19,9 +19,14 @@ func liveFromCall(ls call.LiveStats) liveFigures {
 	}
 }
 
-// wireLive feeds the status line of screen from the call's live statistics.
-func wireLive(cfg *call.Config, screen func() *callScreen) {
+// wireLive feeds the status line of screen from the call's live statistics
+// and, with --json, streams them as "live" events once a second.
+func wireLive(cfg *call.Config, g *globalOptions, screen func() *callScreen) {
+	events := cfg.Events
 	cfg.OnStats = func(ls call.LiveStats) {
+		if g.json && events != nil {
+			events(call.Event{Time: time.Now(), Kind: call.EventLive, CallID: ls.CallID, Peer: ls.Peer, Live: &ls})
+		}
 		if s := screen(); s != nil {
 			s.setLive(liveFromCall(ls))
 		}
