@@ -161,8 +161,10 @@ func FuzzCheckRemoteSDP(f *testing.F) {
 		if CheckRemoteSDP(sdp) != nil {
 			return
 		}
-		if strings.Contains(sdp, "a=candidate") {
-			t.Fatal("accepted an SDP with a candidate line")
+		for _, line := range strings.Split(sdp, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "a=candidate") {
+				t.Fatalf("accepted an SDP with a candidate line %q", line)
+			}
 		}
 		if err := CheckLocalSDP(sdp); err != nil {
 			t.Fatalf("accepted remotely but refused locally: %v", err)

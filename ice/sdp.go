@@ -63,7 +63,7 @@ func CheckRemoteSDP(raw string) error {
 // unspecified addresses anywhere in the SDP text.
 func checkAddresses(raw string) error {
 	for i, line := range strings.Split(raw, "\n") {
-		line = strings.TrimRight(line, "\r")
+		line = strings.TrimSpace(line)
 		if strings.HasPrefix(line, "a=candidate") || strings.HasPrefix(line, "a=remote-candidates") {
 			return fmt.Errorf("line %d carries a candidate", i+1)
 		}
