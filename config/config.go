@@ -79,6 +79,7 @@ type Audio struct {
 	In      string `toml:"in"`      // --in, an audio spec such as "device:NAME"
 	Out     string `toml:"out"`     // --out
 	Bitrate *int   `toml:"bitrate"` // --bitrate in bit/s
+	Frame   string `toml:"frame"`   // --frame, e.g. "20ms"
 }
 
 // Call is the [call] table: settings of every call, made or answered.
@@ -188,6 +189,7 @@ func (f *File) FlagValues() map[string]string {
 	set("in", f.Audio.In)
 	set("out", f.Audio.Out)
 	setInt("bitrate", f.Audio.Bitrate)
+	set("frame", f.Audio.Frame)
 	set("duration", f.Call.Duration)
 	set("ring-timeout", f.Call.RingTimeout)
 	set("accept", f.Listen.Accept)

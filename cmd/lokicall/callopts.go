@@ -24,6 +24,7 @@ type callOptions struct {
 	ringTimeout time.Duration
 	mode        string
 	bitrate     int
+	frame       time.Duration
 
 	stun, turn                   []string
 	turnUsername, turnCredential string
@@ -47,6 +48,7 @@ func (o *callOptions) register(fs *pflag.FlagSet, defaultIn string) {
 	fs.StringVar(&o.captureStamps, "capture-stamps", "", "write the wall-clock time of every captured frame to this CSV (for mouth-to-ear measurement)")
 	fs.StringVar(&o.playoutStamps, "playout-stamps", "", "write the wall-clock time of every played frame to this CSV (for mouth-to-ear measurement)")
 	fs.IntVar(&o.bitrate, "bitrate", 32000, "Opus bitrate in bit/s (constant)")
+	fs.DurationVar(&o.frame, "frame", 20*time.Millisecond, "audio frame duration: 10ms, 20ms, 40ms or 60ms (longer frames add delay, save bandwidth)")
 }
 
 // config turns the flags and the discovered node into a call.Config.
@@ -65,6 +67,11 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 	mode, err := ice.ParseMode(o.mode)
 	if err != nil {
 		return call.Config{}, usageError{err}
+	}
+	switch o.frame {
+	case 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 60 * time.Millisecond:
+	default:
+		return call.Config{}, usageError{fmt.Errorf("--frame %v: want 10ms, 20ms, 40ms or 60ms", o.frame)}
 	}
 	servers, err := o.servers()
 	if err != nil {
@@ -107,7 +114,7 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 		WrapSink:        wrapSink,
 		In:              in,
 		Out:             out,
-		Encoder:         media.EncoderConfig{Bitrate: o.bitrate},
+		Encoder:         media.EncoderConfig{Bitrate: o.bitrate, FrameDuration: o.frame},
 		Duration:        o.duration,
 		RingTimeout:     o.ringTimeout,
 		Events:          events,

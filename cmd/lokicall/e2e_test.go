@@ -99,6 +99,7 @@ func TestE2EExitCodes(t *testing.T) {
 		{"unknown flag", []string{"call", "--nope"}, exitUsage},
 		{"no lokinet", []string{"--lokinet-dns", "127.0.0.1:9", "whoami"}, exitNoLokinet},
 		{"unknown peer", []string{"--lokinet-dns", srv.Addr(), "call", unknown}, exitUnreachable},
+		{"bad frame", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--frame", "30ms"}, exitUsage},
 		{"p2p without consent", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--mode", "p2p"}, exitUsage},
 		{"bad turn server", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--mode", "relay", "--allow-ip-exposure", "--turn", "turn:example.org"}, exitUsage},
 	}
