@@ -35,7 +35,7 @@ unit:
 
 # Long end-to-end runs: real processes, real sockets, real DTLS-SRTP and Opus.
 e2e: build
-	LOKICALL_E2E=1 $(GO) test -count=1 -run E2E ./cmd/lokicall/
+	LOKICALL_E2E=1 $(GO) test -count=1 -run 'E2E|OnionNetworkInNamespaces' ./cmd/lokicall/ ./call/ ./testnet/e2e/
 
 fuzz:
 	@set -e; for t in \
