@@ -83,6 +83,9 @@ func (s *session) addPionStats(st *Stats, report webrtc.StatsReport) {
 
 // addStreamStats adds the RTP figures of the two audio streams.
 func (s *session) addStreamStats(st *Stats) {
+	if s.ep == nil || s.rtp == nil {
+		return // a fallback's media path was never built
+	}
 	if enc := s.rtp.Sender().GetParameters().Encodings; len(enc) > 0 {
 		if out, ok := s.ep.StreamStats(uint32(enc[0].SSRC)); ok {
 			st.PacketsSent = out.OutboundRTPStreamStats.PacketsSent

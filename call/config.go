@@ -135,6 +135,16 @@ func (c *Config) checkMode(mode ice.Mode) error {
 	return nil
 }
 
+// calleeMode is the mode a callee uses for a caller who asks for offered: the
+// same, except that a callee set to relay mode keeps its IP from the peer
+// by answering with relay candidates only.
+func (c *Config) calleeMode(offered ice.Mode) ice.Mode {
+	if offered.ExposesIP() && c.Mode == ice.ModeRelay {
+		return ice.ModeRelay
+	}
+	return offered
+}
+
 // Decision is a callee's answer to an incoming call.
 type Decision struct {
 	Accept bool

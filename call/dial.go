@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/lokicall/lokicall/ice"
 	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/signalling"
 )
@@ -29,6 +30,9 @@ func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error
 		}
 		if err := cfg.checkMode(cfg.Fallback); err != nil {
 			return nil, fmt.Errorf("fallback: %w", err)
+		}
+		if cfg.Fallback == ice.ModeRelay && !hasTURN(cfg.Servers) {
+			return nil, fmt.Errorf("%w: fallback to relay needs a TURN server", ErrPolicy)
 		}
 	}
 	port := target.Port
@@ -90,4 +94,13 @@ func classifyLookup(name string, err error) error {
 	default:
 		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
+}
+
+func hasTURN(servers []ice.Server) bool {
+	for _, s := range servers {
+		if s.IsTURN() {
+			return true
+		}
+	}
+	return false
 }

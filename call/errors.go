@@ -30,3 +30,7 @@ var ErrConnectionLost = errors.New("connection to peer lost")
 // ErrCallerHungUp reports, on the callee's side, a caller who gave up before
 // the call was accepted.
 var ErrCallerHungUp = errors.New("caller hung up")
+
+// ErrAudio reports an audio source, sink or pipeline that failed during a
+// call (a device unplugged, a file that cannot be written).
+var ErrAudio = errors.New("audio failed")

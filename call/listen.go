@@ -80,7 +80,7 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 				lc.Events.emit(Event{Kind: EventMissed, Peer: in.Caller.String(), Reason: "busy",
 					Message: "missed call from " + in.Caller.String() + ": you were in another call"})
 				_ = in.Conn.Send(ctx, signalling.Message{Version: signalling.Version, Type: signalling.TypeBusy, CallID: in.Offer.CallID, Reason: "busy"})
-				_ = in.Conn.Close()
+				_ = in.Conn.CloseLinger(ctx, signallingLinger)
 				return
 			}
 			stats, err := answer(sctx, &lc, in)
@@ -125,6 +125,7 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 	if in.Offer.Mode == "" {
 		mode, err = ice.ModeOnion, nil
 	}
+	mode = cfg.calleeMode(mode)
 	if err == nil {
 		err = cfg.checkMode(mode)
 	}
@@ -132,8 +133,7 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 		// The caller asks for a mode this callee has not consented to.
 		_ = in.Conn.Send(ctx, signalling.Message{Version: signalling.Version, Type: signalling.TypeReject,
 			CallID: in.Offer.CallID, Reason: "mode-refused"})
-		_ = in.Conn.CloseWrite()
-		_ = in.Conn.Close()
+		_ = in.Conn.CloseLinger(ctx, signallingLinger)
 		cfg.Events.emit(Event{Kind: EventState, CallID: in.Offer.CallID, State: StateEnded, Peer: in.Caller.String(),
 			Reason: "mode-refused", Message: err.Error()})
 		return nil, fmt.Errorf("%w: caller asked for %s mode", ErrRejected, in.Offer.Mode)
@@ -156,14 +156,12 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 	if err := s.send(signalling.Message{Type: signalling.TypeRinging}); err != nil {
 		return s.finish(ending{err: err, reason: "error"})
 	}
-	sdp, err := s.localDescription(webrtc.SDPTypeAnswer)
-	if err == nil {
-		err = s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp, Mode: string(s.mode), Ptime: s.ptime()})
-	}
-	if err == nil {
-		err = s.localDescriptionSent()
-	}
-	if err != nil {
+	if s.mode.ExposesIP() {
+		// Nothing that reveals this node's addresses (its answer and
+		// candidates, or TURN allocations) before the person or policy
+		// has accepted the call.
+		s.deferredAnswer = true
+	} else if err := s.sendAnswer(); err != nil {
 		return s.finish(ending{err: err, reason: "error", notify: signalling.TypeReject})
 	}
 	s.state(StateRinging, "")

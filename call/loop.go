@@ -146,6 +146,12 @@ func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, e
 					}
 					return ending{err: fmt.Errorf("%w: %s", ErrRejected, reason), reason: reason, notify: signalling.TypeReject}
 				}
+				if s.deferredAnswer {
+					s.deferredAnswer = false
+					if err := s.sendAnswer(); err != nil {
+						return ending{err: err, reason: "error", notify: signalling.TypeReject}
+					}
+				}
 				if err := s.send(signalling.Message{Type: signalling.TypeAccept}); err != nil {
 					return ending{err: err, reason: "error"}
 				}
@@ -174,7 +180,7 @@ func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, e
 				if errors.Is(err, io.EOF) {
 					return ending{reason: "completed", notify: signalling.TypeHangup}
 				}
-				return ending{err: fmt.Errorf("%w: %w", ErrMediaFailed, err), reason: "media-failed", notify: signalling.TypeHangup}
+				return ending{err: fmt.Errorf("%w: %w", ErrAudio, err), reason: "audio-failed", notify: signalling.TypeHangup}
 			}
 		}
 	}()
@@ -204,7 +210,13 @@ func (s *session) handle(ctx context.Context, m signalling.Message, accept func(
 			return fail(err)
 		}
 	case signalling.TypeCandidate:
-		if err := s.remoteCandidate(ctx, *m.Candidate); err != nil {
+		err := s.remoteCandidate(ctx, *m.Candidate)
+		switch {
+		case errors.Is(err, ice.ErrRefusedCandidate):
+			// Ignored, not fatal: a peer may offer addresses this side
+			// will not use (an IPv6 link-local one, say).
+			s.log.Warn("ignoring a remote candidate", "err", err)
+		case err != nil:
 			return fail(err)
 		}
 	case signalling.TypeEndOfCandidates:
@@ -214,13 +226,19 @@ func (s *session) handle(ctx context.Context, m signalling.Message, accept func(
 			return fail(err)
 		}
 	case signalling.TypeRestart:
-		mode := ice.Mode(m.Mode)
+		if !s.mediaStarted.IsZero() {
+			// A fallback replaces a media path that never carried audio;
+			// moving a live call would race the running media.
+			return ending{err: fmt.Errorf("%w: restart after audio started", ErrProtocol), reason: "protocol-error", notify: signalling.TypeHangup}, true
+		}
+		mode := s.cfg.calleeMode(ice.Mode(m.Mode))
 		if err := s.cfg.checkMode(mode); err != nil {
 			return ending{err: fmt.Errorf("%w: caller asked to fall back: %w", ErrRejected, err),
 				reason: "fallback-refused", notify: signalling.TypeReject}, true
 		}
 		if err := s.answerRestart(mode, m.SDP, m.Ptime); err != nil {
-			return fail(err)
+			return ending{err: fmt.Errorf("%w: cannot follow the caller to %s: %w", ErrRejected, mode, err),
+				reason: "fallback-refused", notify: signalling.TypeReject}, true
 		}
 	case signalling.TypeBusy:
 		return ending{err: ErrBusy, reason: "busy"}, true
@@ -230,6 +248,9 @@ func (s *session) handle(ctx context.Context, m signalling.Message, accept func(
 		}
 		return ending{err: fmt.Errorf("%w: %s", ErrRejected, m.Reason), reason: m.Reason}, true
 	case signalling.TypeHangup:
+		if m.Reason == "media-failed" {
+			return ending{err: fmt.Errorf("%w: the peer's media path failed", ErrMediaFailed), reason: m.Reason}, true
+		}
 		if s.mediaStarted.IsZero() {
 			if s.role == signalling.Callee {
 				return ending{err: ErrCallerHungUp, reason: m.Reason}, true
@@ -337,13 +358,19 @@ func (s *session) answerRestart(mode ice.Mode, offer string, ptime int) error {
 	if err := s.peerPtime(ptime); err != nil {
 		return err
 	}
+	s.restarted = true
+	return s.sendAnswer()
+}
+
+// sendAnswer creates, checks and sends the callee's answer, then lets its
+// candidates follow.
+func (s *session) sendAnswer() error {
 	sdp, err := s.localDescription(webrtc.SDPTypeAnswer)
 	if err != nil {
 		return err
 	}
-	if err := s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp, Mode: string(mode), Ptime: s.ptime()}); err != nil {
+	if err := s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp, Mode: string(s.mode), Ptime: s.ptime()}); err != nil {
 		return err
 	}
-	s.restarted = true
 	return s.localDescriptionSent()
 }

@@ -158,3 +158,28 @@ func TestOnionIgnoresConfiguredServers(t *testing.T) {
 		t.Errorf("onion mode sent %d packets to the configured TURN server", n)
 	}
 }
+
+// TestExposingCalleeRevealsNothingBeforeAccept: a callee that consents to
+// exposing modes but declines the call never gathers, so neither the caller
+// nor a TURN server learns its addresses.
+func TestExposingCalleeRevealsNothingBeforeAccept(t *testing.T) {
+	alice, bob := newPeers(t, "127.77.11.1", "127.77.11.2")
+	narrowRange(alice)
+	narrowRange(bob)
+	server, turnConn := startTURN(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bcfg := bob.config("silence", "null", 0)
+	bcfg.Servers, bcfg.AllowIPExposure = []ice.Server{server}, true
+	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: 17795, Accept: DeclineAll, MaxCalls: 1})
+	acfg := alice.config("silence", "null", time.Second)
+	acfg.Mode, acfg.AllowIPExposure = ice.ModeP2P, true // no servers: alice itself never contacts the TURN server
+	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17795}
+	if _, err := Dial(ctx, acfg, target); !errors.Is(err, ErrRejected) {
+		t.Fatalf("dial: %v, want ErrRejected", err)
+	}
+	<-done
+	if n := turnConn.packets.Load(); n != 0 {
+		t.Errorf("the declining callee sent %d packets to its TURN server", n)
+	}
+}

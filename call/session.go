@@ -73,9 +73,14 @@ type session struct {
 	// gen counts media paths: a fallback replaces the first.
 	gen atomic.Int64
 	// restarted tells the loop that the callee rebuilt its media path.
-	restarted   bool
-	connectedAt time.Time
-	failed      chan error
+	restarted bool
+	// remoteCount counts the peer's candidates in this negotiation.
+	remoteCount int
+	// deferredAnswer: a callee in an IP-exposing mode answers only on
+	// accept, so that nothing reveals its addresses before then.
+	deferredAnswer bool
+	connectedAt    time.Time
+	failed         chan error
 
 	firstAudio atomic.Int64  // unix nanoseconds of the first received RTP packet
 	remoteSSRC atomic.Uint32 // the peer's audio stream
@@ -202,7 +207,7 @@ func (s *session) setupMediaPath() error {
 	current := func() bool { return s.gen.Load() == gen }
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if current() {
-			s.onLocalCandidate(c)
+			s.onLocalCandidate(ep, gen, c)
 		}
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
@@ -223,12 +228,12 @@ func (s *session) fail(err error) {
 
 // onLocalCandidate checks and translates every gathered candidate. Anything
 // but a host candidate on the Lokinet address fails the call closed.
-func (s *session) onLocalCandidate(c *webrtc.ICECandidate) {
+func (s *session) onLocalCandidate(ep *ice.Endpoint, gen int64, c *webrtc.ICECandidate) {
 	var msg signalling.Message
 	if c == nil {
 		msg = signalling.Message{Type: signalling.TypeEndOfCandidates}
 	} else {
-		nc, err := s.ep.ExportCandidate(*c)
+		nc, err := ep.ExportCandidate(*c)
 		if err != nil {
 			s.fail(fmt.Errorf("%w: %w", ErrPolicy, err))
 			return
@@ -240,6 +245,9 @@ func (s *session) onLocalCandidate(c *webrtc.ICECandidate) {
 	// the offer or answer and before end-of-candidates.
 	s.candMu.Lock()
 	defer s.candMu.Unlock()
+	if s.gen.Load() != gen {
+		return // from a media path a fallback replaced
+	}
 	if !s.localReady {
 		s.pendingLocal = append(s.pendingLocal, msg)
 		return
@@ -417,7 +425,14 @@ func (s *session) applyRemoteDescription(typ webrtc.SDPType, raw string) error {
 // remoteCandidate resolves a peer candidate to this node's view of the peer:
 // the IP the signalling connection already runs over, so no second Lokinet
 // session or DNS query is needed.
+// maxRemoteCandidates bounds the candidates a peer may send per negotiation:
+// each one costs connectivity checks.
+const maxRemoteCandidates = 32
+
 func (s *session) remoteCandidate(ctx context.Context, c signalling.Candidate) error {
+	if s.remoteCount++; s.remoteCount > maxRemoteCandidates {
+		return fmt.Errorf("%w: more than %d candidates", ErrProtocol, maxRemoteCandidates)
+	}
 	init, err := s.ep.ImportCandidate(ctx, c, s.peer, func(context.Context, lokinet.Address) (netip.Addr, error) {
 		return s.peerIP, nil
 	})
@@ -532,7 +547,7 @@ func (s *session) closeMedia() error {
 	}
 	if s.sink != nil {
 		if err := s.sink.Close(); err != nil {
-			s.sinkErr = fmt.Errorf("save received audio to %s: %w", s.cfg.Out, err)
+			s.sinkErr = fmt.Errorf("%w: save received audio to %s: %w", ErrAudio, s.cfg.Out, err)
 			errs = append(errs, s.sinkErr)
 		}
 	}
@@ -543,8 +558,8 @@ func (s *session) closeMedia() error {
 // that never carried audio, keeping the audio source and sink, and resets the
 // negotiation state for a new path.
 func (s *session) tearDownMediaPath() {
-	s.gen.Add(1) // silence the old callbacks first
 	s.candMu.Lock()
+	s.gen.Add(1) // silence the old callbacks first
 	s.localReady, s.pendingLocal = false, nil
 	s.candMu.Unlock()
 	if s.pc != nil {
@@ -553,9 +568,10 @@ func (s *session) tearDownMediaPath() {
 	if s.ep != nil {
 		_ = s.ep.Close()
 	}
-	s.pc, s.ep = nil, nil
+	s.pc, s.ep, s.rtp, s.track = nil, nil, nil, nil
 	s.mu.Lock()
 	s.remoteReady, s.pendingRemote = false, nil
+	s.remoteCount = 0
 	s.connected = make(chan struct{})
 	s.connectedOnce = &sync.Once{}
 	s.connectedAt = time.Time{}

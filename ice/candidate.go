@@ -129,8 +129,15 @@ func (e *Endpoint) importExposed(c signalling.Candidate) (webrtc.ICECandidateIni
 	if err != nil {
 		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: %s candidate without an IP address", ErrRefusedCandidate, e.mode)
 	}
-	if e.node.Range.Contains(addr.Unmap()) {
+	addr = addr.Unmap()
+	if e.node.Range.Contains(addr) {
 		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: %v is a Lokinet address", ErrRefusedCandidate, addr)
+	}
+	// A peer must not steer this node's connectivity checks at its own
+	// machine or at everybody on the link.
+	if addr.IsUnspecified() || addr.IsMulticast() || addr.IsLinkLocalUnicast() ||
+		addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || (addr.IsLoopback() && !e.node.IP.IsLoopback()) {
+		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: %v is not a peer's address", ErrRefusedCandidate, addr)
 	}
 	line := fmt.Sprintf("candidate:%s %d %s %d %s %d typ %s", c.Foundation, c.Component, c.Protocol, c.Priority, addr, c.Port, c.Type)
 	switch c.Type {

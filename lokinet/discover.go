@@ -113,6 +113,7 @@ func Discover(ctx context.Context, r *Resolver, opts DiscoverOptions) (Node, err
 	// the IP, and an interface of the flavour's name over others.
 	prefix := r.flavour().InterfacePrefix
 	best, bestScore, down := -1, -1, ""
+	var skipped []string
 	var bestPrefix netip.Prefix
 	for i, hi := range ifaces {
 		p, ok := holds(hi, id.IP)
@@ -121,6 +122,13 @@ func Discover(ctx context.Context, r *Resolver, opts DiscoverOptions) (Node, err
 		}
 		if !hi.Up {
 			down = hi.Name
+			continue
+		}
+		// Unless named by the user, only the flavour's TUN interface (or a
+		// loopback stand-in) counts: a wrong or hostile resolver naming an
+		// address of eth0 must not turn "onion" calls into LAN calls.
+		if opts.Interface == "" && !hi.Loopback && prefix != "" && !strings.HasPrefix(hi.Name, prefix) {
+			skipped = append(skipped, hi.Name)
 			continue
 		}
 		score := 0
@@ -135,6 +143,10 @@ func Discover(ctx context.Context, r *Resolver, opts DiscoverOptions) (Node, err
 		}
 	}
 	if best < 0 {
+		if len(skipped) > 0 {
+			return Node{}, wrap(fmt.Sprintf("lokinet: discover: %s is held by %s, not a %s interface; name it with --lokinet-iface if that is really Lokinet's",
+				want, strings.Join(skipped, ", "), prefix), ErrNoInterface, nil)
+		}
 		if down != "" {
 			return Node{}, wrap(fmt.Sprintf("lokinet: discover: interface %s holds %s but is down", down, want),
 				ErrNoInterface, nil)

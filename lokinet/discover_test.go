@@ -48,8 +48,14 @@ func TestDiscover(t *testing.T) {
 			opts:  lokinet.DiscoverOptions{Probe: probe(ethIface(), tunIface("lokitun0", "192.168.2.1/24", true))},
 			iface: "lokitun0", rng: "192.168.2.0/24"},
 		{name: "exact address beats loopback prefix", selfIP: "127.0.0.9",
-			opts:  lokinet.DiscoverOptions{Probe: probe(loIface(), tunIface("dummy0", "127.0.0.9/32", true))},
-			iface: "dummy0", rng: "127.0.0.9/32"},
+			opts:  lokinet.DiscoverOptions{Probe: probe(loIface(), tunIface("lokitun3", "127.0.0.9/32", true))},
+			iface: "lokitun3", rng: "127.0.0.9/32"},
+		{name: "a non-Lokinet interface holding the address is refused", selfIP: "192.168.1.5",
+			opts:    lokinet.DiscoverOptions{Probe: probe(loIface(), ethIface())},
+			errPart: "not a lokitun interface"},
+		{name: "unless the user names it", selfIP: "192.168.1.5",
+			opts:  lokinet.DiscoverOptions{Interface: "eth0", Probe: probe(loIface(), ethIface())},
+			iface: "eth0", rng: "192.168.1.0/24"},
 		{name: "loopback stand-in 127.0.0.1", selfIP: "127.0.0.1",
 			opts: lokinet.DiscoverOptions{Probe: loProbe()}, iface: "lo", rng: "127.0.0.0/8"},
 		{name: "loopback stand-in 127.0.0.5", selfIP: "127.0.0.5",
@@ -161,5 +167,15 @@ func TestNodeContains(t *testing.T) {
 	lo := lokinet.Node{IP: netip.MustParseAddr("127.0.0.1"), Range: netip.MustParsePrefix("127.0.0.0/8")}
 	if !lo.Contains(netip.MustParseAddr("127.0.0.2")) || lo.Contains(netip.MustParseAddr("127.0.0.1")) {
 		t.Error("loopback stand-in range rule broken")
+	}
+}
+
+// TestResolverRefusesHostnameDNSAddress: a DNS address given as a host name
+// would itself be looked up through the system resolver, outside Lokinet.
+func TestResolverRefusesHostnameDNSAddress(t *testing.T) {
+	r := &lokinet.Resolver{Addr: "dns.example.org:53"}
+	_, err := r.Self(t.Context())
+	if !errors.Is(err, lokinet.ErrBadConfig) {
+		t.Fatalf("Self with a host-name DNS address: %v, want ErrBadConfig", err)
 	}
 }

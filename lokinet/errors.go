@@ -51,3 +51,7 @@ func wrap(msg string, sentinel, cause error) error {
 	}
 	return e
 }
+
+// ErrBadConfig reports a setting the client cannot use, such as a DNS address
+// that is not an IP address and port.
+var ErrBadConfig = errors.New("lokinet: bad configuration")

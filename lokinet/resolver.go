@@ -254,6 +254,11 @@ func (r *Resolver) exchange(ctx context.Context, q query) (*dns.Msg, error) {
 		return nil, fmt.Errorf("lokinet: %s: pack query: %w", q.op, err)
 	}
 
+	// Only an IP literal: a host name here would be looked up through the
+	// system resolver, a DNS query outside Lokinet.
+	if _, err := netip.ParseAddrPort(addr); err != nil {
+		return nil, fmt.Errorf("lokinet: %s: DNS address %q is not IP:port: %w", q.op, addr, ErrBadConfig)
+	}
 	conn, err := r.dialer().DialContext(ctx, "udp", addr)
 	if err != nil {
 		if ctx.Err() != nil {

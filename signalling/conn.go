@@ -236,12 +236,12 @@ func (c *Conn) CloseWrite() error {
 // lingerLimit bounds how much a closing connection drains from its peer.
 const lingerLimit = 4 * MaxMessageSize
 
-// closeLinger closes c after giving the peer a chance to read what was sent
+// CloseLinger closes c after giving the peer a chance to read what was sent
 // last. Closing a TCP socket with unread input (such as candidates trickled
 // after a refused offer) sends a reset, which can destroy the reply in
 // flight; so shut down the sending side, drain input until the peer closes,
 // timeout passes or ctx ends, and only then close.
-func (c *Conn) closeLinger(ctx context.Context, timeout time.Duration) error {
+func (c *Conn) CloseLinger(ctx context.Context, timeout time.Duration) error {
 	cw, ok := c.nc.(interface{ CloseWrite() error })
 	if !ok {
 		return c.Close()

@@ -87,6 +87,9 @@ func TestRestartTransitions(t *testing.T) {
 	if m, err := run(append(base, step{Caller, TypeRestart}, step{Caller, TypeCandidate}, step{Callee, TypeAnswer}, step{Callee, TypeCandidate})...); err != nil || m.State() != StateAccepted {
 		t.Errorf("restart, answer: state %v, err %v", m.State(), err)
 	}
+	if _, err := run(append(base, step{Caller, TypeRestart}, step{Callee, TypeAnswer}, step{Caller, TypeRestart})...); !errors.Is(err, ErrUnexpected) {
+		t.Errorf("second restart: err = %v, want ErrUnexpected", err)
+	}
 	if m, err := run(append(base, step{Caller, TypeRestart}, step{Callee, TypeReject})...); err != nil || m.State() != StateEnded {
 		t.Errorf("restart refused: state %v, err %v", m.State(), err)
 	}

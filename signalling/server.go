@@ -220,7 +220,7 @@ func (s *Server) refuse(ctx context.Context, log *slog.Logger, c *Conn, offer Me
 		log.Warn("signalling: cannot send refusal", "type", t, "err", err)
 		return
 	}
-	_ = c.closeLinger(ctx, lingerTimeout)
+	_ = c.CloseLinger(ctx, lingerTimeout)
 }
 
 // ContextDialer dials connections; *net.Dialer is one. To keep signalling on

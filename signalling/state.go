@@ -96,6 +96,7 @@ type Machine struct {
 	state    State
 	answered bool
 	eoc      [2]bool // end-of-candidates seen, indexed by Role of the sender
+	restarts int     // restarts seen; a call may have one
 	ending   Ending
 }
 
@@ -151,6 +152,7 @@ func (m *Machine) step(from Role, verb string, t Type) error {
 	switch {
 	case t == TypeRestart:
 		// A new negotiation: a new answer and new candidates from both.
+		m.restarts++
 		m.answered = false
 		m.eoc = [2]bool{}
 	case t == TypeAnswer:
@@ -206,6 +208,9 @@ func (m *Machine) next(from Role, t Type) (State, error) {
 		}
 		if s != StateAccepted {
 			return s, errString("a restart only follows accept")
+		}
+		if m.restarts > 0 {
+			return s, errString("only one restart per call")
 		}
 		return StateRestarting, nil
 	case TypeCandidate, TypeEndOfCandidates:

@@ -42,36 +42,51 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue), errors.Is(err, lokinet.ErrInvalidAddress),
-		errors.Is(err, media.ErrBadSpec), errors.Is(err, ice.ErrUnknownMode), errors.Is(err, ice.ErrModeUnavailable),
-		errors.Is(err, config.ErrSyntax), errors.Is(err, config.ErrBadContact), errors.Is(err, config.ErrNoContact),
-		errors.Is(err, config.ErrLayout), errors.Is(err, call.ErrBadAccept):
+	case errors.As(err, &ue):
 		return exitUsage
-	case errors.Is(err, call.ErrNoLokinet), errors.Is(err, lokinet.ErrNoDaemon), errors.Is(err, lokinet.ErrNoInterface):
-		return exitNoLokinet
-	case errors.Is(err, call.ErrUnreachable), errors.Is(err, lokinet.ErrNotFound), errors.Is(err, lokinet.ErrUnreachable):
-		return exitUnreachable
-	case errors.Is(err, call.ErrRejected):
-		return exitRejected
-	case errors.Is(err, call.ErrBusy):
-		return exitBusy
-	case errors.Is(err, call.ErrTimeout):
-		return exitTimeout
-	case errors.Is(err, call.ErrMediaFailed):
-		return exitMediaFailed
-	case errors.Is(err, call.ErrPolicy):
-		return exitPolicy
-	case errors.Is(err, call.ErrProtocol):
-		return exitProtocol
-	case errors.Is(err, call.ErrConnectionLost):
-		return exitLost
-	case errors.Is(err, call.ErrCallerHungUp):
-		return exitMissed
-	case errors.Is(err, media.ErrNoDevice), errors.Is(err, media.ErrBadWAV):
-		return exitAudio
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	default:
-		return exitFailure
 	}
+	// What happened to the call comes first: a peer's bad input may wrap a
+	// parser's error that would otherwise read as a usage error.
+	for _, m := range []struct {
+		sentinel error
+		code     int
+	}{
+		{call.ErrNoLokinet, exitNoLokinet},
+		{call.ErrUnreachable, exitUnreachable},
+		{call.ErrRejected, exitRejected},
+		{call.ErrBusy, exitBusy},
+		{call.ErrTimeout, exitTimeout},
+		{call.ErrAudio, exitAudio},
+		{call.ErrMediaFailed, exitMediaFailed},
+		{call.ErrPolicy, exitPolicy},
+		{call.ErrProtocol, exitProtocol},
+		{call.ErrConnectionLost, exitLost},
+		{call.ErrCallerHungUp, exitMissed},
+		{lokinet.ErrNoDaemon, exitNoLokinet},
+		{lokinet.ErrNoInterface, exitNoLokinet},
+		{lokinet.ErrNotFound, exitUnreachable},
+		{lokinet.ErrUnreachable, exitUnreachable},
+		{context.DeadlineExceeded, exitUnreachable},
+		{media.ErrNoDevice, exitAudio},
+		{media.ErrBadWAV, exitAudio},
+		{lokinet.ErrInvalidAddress, exitUsage},
+		{lokinet.ErrInvalidTarget, exitUsage},
+		{lokinet.ErrBadConfig, exitUsage},
+		{media.ErrBadSpec, exitUsage},
+		{ice.ErrUnknownMode, exitUsage},
+		{ice.ErrModeUnavailable, exitUsage},
+		{ice.ErrBadServer, exitUsage},
+		{config.ErrSyntax, exitUsage},
+		{config.ErrBadContact, exitUsage},
+		{config.ErrNoContact, exitUsage},
+		{config.ErrLayout, exitUsage},
+		{call.ErrBadAccept, exitUsage},
+	} {
+		if errors.Is(err, m.sentinel) {
+			return m.code
+		}
+	}
+	return exitFailure
 }
