@@ -26,6 +26,9 @@ type Click struct {
 	Index int           // which click of the train
 	Delay time.Duration // mouth to ear: played minus captured
 	Score float64       // normalized cross-correlation, 0..1
+	// Captured is when the click's first sample was captured, on the
+	// stamps' clock; it played at Captured + Delay.
+	Captured time.Time
 }
 
 // Result is the outcome of Analyze.
@@ -113,7 +116,7 @@ func Analyze(cfg ClickConfig, capture []Stamp, output []int16, playout []Stamp) 
 			continue
 		}
 		found[k] = true
-		res.Clicks = append(res.Clicks, Click{Index: k, Delay: played.Sub(capTimes[k]), Score: pk.score})
+		res.Clicks = append(res.Clicks, Click{Index: k, Delay: played.Sub(capTimes[k]), Score: pk.score, Captured: capTimes[k]})
 	}
 	if len(res.Clicks) == 0 {
 		return Result{}, fmt.Errorf("%w in %d samples of output", ErrNoClicks, len(output))

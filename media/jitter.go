@@ -14,6 +14,13 @@ const (
 	DefaultTargetDelay = 60 * time.Millisecond
 	DefaultMaxDelay    = 2 * time.Second
 	DefaultCatchUp     = 200 * time.Millisecond
+	// DefaultMaxTarget caps an adaptive buffer's target. A longer buffer
+	// would hide a stall (Lokinet replaces a session every minute or so,
+	// stalling 400 ms) by adding its length to every later word of the
+	// call; past this point concealing the gap is the better trade for a
+	// conversation (ITU-T G.114: up to 150 ms one way is good, 400 ms
+	// acceptable, and the onion path already costs 125 ms or more).
+	DefaultMaxTarget = 200 * time.Millisecond
 	// DefaultAdaptiveStart is the delay an adaptive buffer collects before
 	// playout starts, rounded up to whole frames, until it has measured
 	// the path.
@@ -108,6 +115,8 @@ type JitterConfig struct {
 	// down to TargetDelay so the delay does not stay high; 0:
 	// DefaultCatchUp (200 ms); negative: never.
 	CatchUp time.Duration
+	// MaxTarget caps the adaptive target; 0: DefaultMaxTarget.
+	MaxTarget time.Duration
 	// Logger; nil: no logging.
 	Logger *slog.Logger
 }
@@ -142,14 +151,16 @@ type JitterStats struct {
 // frame, since the packet that was due is still played when it arrives. The
 // delay never goes below one frame.
 type JitterBuffer struct {
-	mu       sync.Mutex
-	log      *slog.Logger
-	frame    time.Duration
-	target   time.Duration
-	catchUp  time.Duration
-	capacity int64 // frames held at most
-	ring     []jbEntry
-	mask     int64
+	mu     sync.Mutex
+	log    *slog.Logger
+	frame  time.Duration
+	target time.Duration
+	// maxTarget caps the adaptive target.
+	maxTarget time.Duration
+	catchUp   time.Duration
+	capacity  int64 // frames held at most
+	ring      []jbEntry
+	mask      int64
 
 	have    bool  // a packet has been accepted
 	started bool  // playout has started
@@ -198,6 +209,9 @@ func NewJitterBuffer(cfg JitterConfig) (*JitterBuffer, error) {
 	if cfg.FrameDuration == 0 {
 		cfg.FrameDuration = FrameDuration
 	}
+	if cfg.MaxTarget == 0 {
+		cfg.MaxTarget = DefaultMaxTarget
+	}
 	if cfg.TargetDelay == 0 {
 		cfg.TargetDelay = DefaultTargetDelay
 		if !cfg.Fixed {
@@ -225,14 +239,15 @@ func NewJitterBuffer(cfg JitterConfig) (*JitterBuffer, error) {
 		size <<= 1
 	}
 	j := &JitterBuffer{
-		log:      orDiscard(cfg.Logger),
-		frame:    cfg.FrameDuration,
-		target:   cfg.TargetDelay,
-		catchUp:  cfg.CatchUp,
-		capacity: capacity,
-		ring:     make([]jbEntry, size),
-		mask:     size - 1,
-		adaptive: !cfg.Fixed,
+		log:       orDiscard(cfg.Logger),
+		frame:     cfg.FrameDuration,
+		target:    cfg.TargetDelay,
+		catchUp:   cfg.CatchUp,
+		maxTarget: cfg.MaxTarget,
+		capacity:  capacity,
+		ring:      make([]jbEntry, size),
+		mask:      size - 1,
+		adaptive:  !cfg.Fixed,
 	}
 	if j.adaptive {
 		j.target = j.roundUp(j.target)
@@ -487,7 +502,7 @@ func (j *JitterBuffer) retarget(now time.Time) {
 	j.spike = max(j.spike, cover)
 	noise := (j.frame / 4).Seconds()
 	extra := time.Duration(math.Ceil(max(j.spike-noise, 0)/j.frame.Seconds())) * j.frame
-	j.target = min(j.frame+extra, time.Duration(j.capacity)*j.frame)
+	j.target = min(j.frame+extra, time.Duration(j.capacity)*j.frame, max(j.maxTarget, j.frame))
 }
 
 // observe tracks the fill level at each Pop over the adapt window and, at

@@ -175,3 +175,28 @@ func TestFixedJitterBufferDoesNotAdapt(t *testing.T) {
 		t.Errorf("fixed buffer: target %v, stats %+v", jb.TargetDelay(), jb.Stats())
 	}
 }
+
+// TestAdaptiveJitterBufferCapsStalls: a 600 ms stall (packets held, then
+// delivered in a burst) must not push the target past DefaultMaxTarget, or
+// the rest of the call would carry the stall as extra delay.
+func TestAdaptiveJitterBufferCapsStalls(t *testing.T) {
+	frame := 20 * time.Millisecond
+	s := newPathSim(t, frame)
+	base := 60 * time.Millisecond
+	s.run(5*time.Second, func(int) time.Duration { return base })
+	stallAt := s.sent + 10
+	s.run(3*time.Second, func(k int) time.Duration {
+		if k >= stallAt && k < stallAt+30 {
+			return base + 600*time.Millisecond - time.Duration(k-stallAt)*frame
+		}
+		return base
+	})
+	if got := s.jb.TargetDelay(); got > media.DefaultMaxTarget {
+		t.Errorf("after a 600 ms stall the target is %v, want at most %v", got, media.DefaultMaxTarget)
+	}
+	s.meanLatency()
+	s.run(10*time.Second, func(int) time.Duration { return base })
+	if got := s.meanLatency(); got > base+media.DefaultMaxTarget+frame {
+		t.Errorf("mean latency after the stall %v, want at most path + cap + a frame (%v)", got, base+media.DefaultMaxTarget+frame)
+	}
+}

@@ -39,19 +39,21 @@ testnet-ping:
 	$(TESTNET_COMPOSE) exec -T alice /lokinet-emu udpping -count 10 \
 		$$($(TESTNET_COMPOSE) exec -T bob /lokinet-emu whoami | cut -d' ' -f1):9000
 
-## testnet-runner: the measurement runner (runs on the host, drives docker)
+## testnet-runner: the measurement runner (runs on the host, drives docker; cgo: it decodes with measure/media)
 testnet-runner:
 	mkdir -p $(TESTNET_DIR)/build $(TESTNET_DIR)/results
-	CGO_ENABLED=0 go build -trimpath -o $(TESTNET_DIR)/build/testnet-runner ./testnet/cmd/testnet-runner
+	go build -trimpath -o $(TESTNET_DIR)/build/testnet-runner ./testnet/cmd/testnet-runner
 
 ## testnet-call: one 10 s call alice → bob through the onion; results in testnet/results/
 testnet-call: testnet-runner
 	$(TESTNET_RUNNER) call $(TESTNET_RUNNER_FLAGS)
 
-## testnet-measure: 5 calls of 20 s, sweeps (hops 1..4, delay, jitter, loss, concurrency),
-## a relay killed mid-call, the leak proof and its negative control; about 15 minutes
+## testnet-measure: a loopback baseline on the host, 5 calls of 20 s, sweeps (hops 1..4, delay,
+## jitter, loss, 2..4 concurrent node pairs), a relay killed mid-call, the leak proof and its
+## negative control; about 20 minutes
 testnet-measure: testnet-runner
-	$(TESTNET_RUNNER) measure $(TESTNET_RUNNER_FLAGS) $(TESTNET_MEASURE_FLAGS)
+	$(TESTNET_RUNNER) measure $(TESTNET_RUNNER_FLAGS) -lokicall $(TESTNET_DIR)/build/lokicall \
+		-pairs-file $(TESTNET_DIR)/compose.pairs.yaml $(TESTNET_MEASURE_FLAGS)
 
 ## testnet-ci: up, one 20 s call + leak proof + negative control, down; non-zero on a leak or a failed call
 testnet-ci: testnet-up testnet-runner
@@ -63,3 +65,17 @@ testnet-logs:
 ## testnet-down: stop and remove the containers and network (identities are kept in volumes)
 testnet-down:
 	$(TESTNET_COMPOSE) down --remove-orphans
+
+# The public network of the modes scenarios: a STUN/TURN server that alice
+# and bob reach outside Lokinet (testnet/compose.public.yaml).
+TESTNET_PUBLIC_COMPOSE ?= $(TESTNET_COMPOSE) -f $(TESTNET_DIR)/compose.public.yaml
+# Extra flags for testnet-modes, e.g. TESTNET_MODES_FLAGS="-only relay,fallback -duration 10s"
+TESTNET_MODES_FLAGS ?=
+
+.PHONY: testnet-modes
+
+## testnet-modes: up with the public network, one call per mode (onion, p2p, relay, fallback with and
+## without consent), down; non-zero on any failed check (~2 min)
+testnet-modes: testnet-build testnet-runner
+	$(TESTNET_RUNNER) modes -compose "$(TESTNET_PUBLIC_COMPOSE)" -results $(TESTNET_DIR)/results $(TESTNET_MODES_FLAGS); \
+		rc=$$?; $(TESTNET_PUBLIC_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc

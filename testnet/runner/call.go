@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,34 +10,21 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lokicall/lokicall/measure"
 )
 
-// Chirp is one chirp of a call's source and what became of it.
-type Chirp struct {
-	Index    int     `json:"index"`
-	SourceAt float64 `json:"source_at_s"` // in the source, from its start
-	Found    bool    `json:"found"`
-	Score    float64 `json:"score"`
-	// M2EMS is mouth-to-ear: when the chirp was played at the callee minus
-	// when it was captured at the caller, on the host clock.
-	M2EMS float64 `json:"m2e_ms,omitempty"`
-}
-
-// PathProbe is the UDP round trips measured by lokinet-emu udpping (as root,
-// on the same Lokinet path) while the call ran.
-type PathProbe struct {
-	Sent     int       `json:"sent"`
-	Received int       `json:"received"`
-	RTTms    []float64 `json:"rtt_ms"`
-	AtMS     []float64 `json:"at_ms"` // when each echoed probe was sent
-	MinMS    float64   `json:"min_ms"`
-	AvgMS    float64   `json:"avg_ms"`
-	MaxMS    float64   `json:"max_ms"`
-	MaxGapMS float64   `json:"max_gap_ms"`
-	Lost     []int     `json:"lost,omitempty"`
-	// JitterMS is the RFC 3550 jitter of the one-way delays (RTT/2), at
-	// the end of the series.
-	JitterMS float64 `json:"jitter_ms"`
+// Click is one click of a call's source found in the callee's output.
+type Click struct {
+	Index int `json:"index"`
+	// AtS is when the click was captured, in seconds after the caller
+	// went active (CallResult.T0).
+	AtS   float64 `json:"at_s"`
+	Score float64 `json:"score"`
+	// M2EMS is mouth-to-ear: when the click was played at the callee
+	// minus when it was captured at the caller, from lokicall's capture
+	// and playout stamps on the host clock.
+	M2EMS float64 `json:"m2e_ms"`
 }
 
 // Kill describes a relay killed during a call.
@@ -51,7 +37,7 @@ type Kill struct {
 	Gaps []Gap `json:"gaps"`
 	// LongestGapMS is the longest of them.
 	LongestGapMS float64 `json:"longest_gap_ms"`
-	// NodeOutageMS is what alice's node logged for the path rebuild.
+	// NodeOutageMS is what the caller's node logged for the path rebuild.
 	NodeOutageMS float64 `json:"node_outage_ms"`
 	// Recovered: the call went on to the end ("completed" on both sides).
 	Recovered bool `json:"recovered"`
@@ -65,29 +51,44 @@ type CallResult struct {
 	Source   string    `json:"source"`
 	Duration float64   `json:"duration_s"`
 	Start    time.Time `json:"start"`
-	OK       bool      `json:"ok"`
-	Error    string    `json:"error,omitempty"`
-	Caller   Side      `json:"caller"`
-	Callee   Side      `json:"callee"`
+	// T0 is when the caller went active: the origin of the time axes.
+	T0     time.Time `json:"t0"`
+	OK     bool      `json:"ok"`
+	Error  string    `json:"error,omitempty"`
+	Caller Side      `json:"caller"`
+	Callee Side      `json:"callee"`
 
 	// SetupS runs from dial to the first audio packet at the caller
-	// (lokicall's setup_ms); SetupRTTs divides it by the path RTT measured
-	// by udpping (lokicall's own setup_rtts uses its ICE RTT).
+	// (lokicall's setup_ms); SetupRTTs divides it by the path RTT.
 	SetupS    float64 `json:"setup_s"`
 	SetupRTTs float64 `json:"setup_path_rtts"`
 
-	Chirps      []Chirp `json:"chirps,omitempty"`
-	ChirpsFound int     `json:"chirps_found"`
-	M2E         Summary `json:"m2e_ms"`
+	// Clicks found in the callee's output, with their mouth-to-ear delay
+	// (measure.AnalyzeFiles); ClicksMissing were captured between the
+	// first and last found one but not found.
+	Clicks        []Click `json:"clicks,omitempty"`
+	ClicksMissing int     `json:"clicks_missing"`
+	M2E           Summary `json:"m2e_ms"`
 
-	Path PathProbe `json:"path"`
-	// ModelledOneWayMS is the configured delay (2 × hops × per-link delay);
-	// NetworkOneWayMS half the measured path RTT; OwnMS mouth-to-ear minus
-	// that: lokicall's own part (framing, coding, jitter buffer, playout)
-	// plus the emulator's processing on the way.
+	// PathRTTMS is the median RTCP round trip of the caller's live events;
+	// NetworkOneWayMS half of it.
+	PathRTTMS       float64 `json:"path_rtt_ms"`
+	NetworkOneWayMS float64 `json:"network_one_way_ms"`
+	// ModelledOneWayMS is the configured delay (2 × hops × per-link
+	// delay; 0 for loopback). ExcessMS = median m2e − modelled: lokicall's
+	// own delay plus the emulator's processing. OwnMS = median m2e −
+	// network one-way.
 	ModelledOneWayMS float64 `json:"modelled_one_way_ms"`
-	NetworkOneWayMS  float64 `json:"network_one_way_ms"`
+	ExcessMS         float64 `json:"excess_ms"`
 	OwnMS            float64 `json:"own_ms"`
+	// LoopbackMS is the loopback baseline of the run (median m2e of all
+	// loopback clicks); VsLoopbackMS = ExcessMS − LoopbackMS and
+	// VsLoopbackRatio = ExcessMS / LoopbackMS.
+	LoopbackMS      float64 `json:"loopback_ms,omitempty"`
+	VsLoopbackMS    float64 `json:"vs_loopback_ms,omitempty"`
+	VsLoopbackRatio float64 `json:"vs_loopback_ratio,omitempty"`
+	// JitterBufferMS is the mean of the callee's live jitter-buffer delay.
+	JitterBufferMS float64 `json:"jitter_buffer_ms"`
 	// MOSAudio is the E-model with the measured mouth-to-ear delay and the
 	// callee's jitter and loss; lokicall's own MOS (from RTT/2) is in
 	// Callee.Stats.
@@ -103,35 +104,52 @@ type callSpec struct {
 	params   Params
 	duration time.Duration
 	port     int
-	tone     bool          // a 1 kHz tone instead of the chirp train
-	killAt   time.Duration // kill a relay on alice's path this long after active; 0: none
+	tone     bool          // a 1 kHz tone instead of the click train
+	killAt   time.Duration // kill a relay on the caller's path this long after active; 0: none
 	dir      string        // host folder of the scenario (bind-mounted)
 	cdir     string        // the same folder inside the containers
-	bob      string        // bob's .loki address
+	caller   string        // caller's compose service
+	callee   string        // callee's compose service
+	addr     string        // the callee's .loki address
 }
 
 const calleeReady = `"event":"listening"`
 
-// runCall makes one call alice → bob and measures it.
+// callFiles names the files of one call on the host (and, through cdir,
+// in the containers).
+type callFiles struct{ dir, cdir, tag string }
+
+func (f callFiles) host(s string) string      { return filepath.Join(f.dir, f.tag+"-"+s) }
+func (f callFiles) container(s string) string { return f.cdir + "/" + f.tag + "-" + s }
+
+// prepareSource writes the click train of a call to its source WAV.
+func (r *Runner) prepareSource(res *CallResult, f callFiles, d time.Duration) bool {
+	pcm, err := RenderClicks(r.Clicks, d+time.Second) // a second to spare: the call hangs up first
+	if err == nil {
+		err = writeWAV(f.host("source.wav"), pcm)
+	}
+	if err != nil {
+		res.Error = err.Error()
+		return false
+	}
+	res.Source = fmt.Sprintf("file: click train (%s clicks every %s)", r.Clicks.Length, r.Clicks.Period)
+	return true
+}
+
+// runCall makes one call through the testnet and measures it.
 func (r *Runner) runCall(ctx context.Context, cs callSpec) CallResult {
 	res := CallResult{Scenario: cs.scenario, Index: cs.index, Params: cs.params, Duration: cs.duration.Seconds(), Start: time.Now()}
-	tag := fmt.Sprintf("call%02d", cs.index)
-	file := func(s string) string { return filepath.Join(cs.dir, tag+"-"+s) }
-	cfile := func(s string) string { return cs.cdir + "/" + tag + "-" + s }
-
-	var pcm []int16
-	var starts []int
+	f := callFiles{dir: cs.dir, cdir: cs.cdir, tag: fmt.Sprintf("call%02d", cs.index)}
+	in := "tone:1000"
 	if cs.tone {
-		res.Source = "tone:1000"
+		res.Source = in
 	} else {
-		pcm, starts = r.Chirps.Render(cs.duration)
-		res.Source = "chirps"
-		if err := writeWAV(file("source.wav"), pcm); err != nil {
-			res.Error = err.Error()
+		if !r.prepareSource(&res, f, cs.duration) {
 			return res
 		}
+		in = "file:" + f.container("source.wav")
 	}
-	calleeOut, calleeLog, err := create2(file("callee.jsonl"), file("callee.log"))
+	calleeOut, calleeLog, err := create2(f.host("callee.jsonl"), f.host("callee.log"))
 	if err != nil {
 		res.Error = err.Error()
 		return res
@@ -148,39 +166,24 @@ func (r *Runner) runCall(ctx context.Context, cs callSpec) CallResult {
 	go func() {
 		defer wg.Done()
 		defer close(calleeDone)
-		_, calleeErr = r.Testnet.Exec(cctx, "bob", true, calleeOut, calleeLog, "/lokicall", "listen",
+		_, calleeErr = r.Testnet.Exec(cctx, cs.callee, true, calleeOut, calleeLog, "/lokicall", "listen",
 			"--accept", "auto", "--calls", "1", "--port", fmt.Sprint(cs.port),
-			"--out", "file:"+cfile("callee.wav"), "--json", "--log-level", "debug")
+			"--out", "file:"+f.container("callee.wav"), "--playout-stamps", f.container("playout.csv"),
+			"--json", "--log-level", "debug")
 	}()
-	if !waitForLine(calleeDone, file("callee.jsonl"), []byte(calleeReady), 30*time.Second) {
+	if !waitForLine(calleeDone, f.host("callee.jsonl"), []byte(calleeReady), 30*time.Second) {
 		cancel()
 		wg.Wait()
 		res.Error = fmt.Sprintf("callee never listened: %v", calleeErr)
 		return res
 	}
-
-	in := "tone:1000"
-	if !cs.tone {
-		in = "file:" + cfile("source.wav")
-	}
-	callerOut, callerLog, err := create2(file("caller.jsonl"), file("caller.log"))
+	callerOut, callerLog, err := create2(f.host("caller.jsonl"), f.host("caller.log"))
 	if err != nil {
 		res.Error = err.Error()
 		return res
 	}
 	defer callerOut.Close()
 	defer callerLog.Close()
-
-	// The path probe runs alongside, as root (not counted as lokicall's).
-	probeDone := make(chan PathProbe, 1)
-	go func() {
-		// One probe in flight at a time: about one per path RTT.
-		out, _ := r.Testnet.Exec(cctx, "alice", false, nil, nil, "/lokinet-emu", "udpping", "-json",
-			"-count", "100000", "-for", (cs.duration + 2*time.Second).String(), "-interval", "100ms", "-timeout", "2s", cs.bob+":9000")
-		var p PathProbe
-		_ = json.Unmarshal([]byte(out), &p)
-		probeDone <- p
-	}()
 
 	var kill *Kill
 	var killWG sync.WaitGroup
@@ -190,11 +193,12 @@ func (r *Runner) runCall(ctx context.Context, cs callSpec) CallResult {
 		killWG.Add(1)
 		go func() {
 			defer killWG.Done()
-			r.killDuringCall(cctx, callerDone, file("caller.jsonl"), cs.killAt, kill)
+			r.killDuringCall(cctx, cs.caller, callerDone, f.host("caller.jsonl"), cs.killAt, kill)
 		}()
 	}
-	_, callerErr := r.Testnet.Exec(cctx, "alice", true, callerOut, callerLog, "/lokicall", "call", fmt.Sprintf("%s:%d", cs.bob, cs.port),
-		"--in", in, "--duration", cs.duration.String(), "--json", "--log-level", "debug")
+	_, callerErr := r.Testnet.Exec(cctx, cs.caller, true, callerOut, callerLog, "/lokicall", "call", fmt.Sprintf("%s:%d", cs.addr, cs.port),
+		"--in", in, "--capture-stamps", f.container("capture.csv"), "--duration", cs.duration.String(),
+		"--json", "--log-level", "debug")
 	close(callerDone)
 	killWG.Wait()
 	// The callee ends when the caller hangs up; give it time to notice.
@@ -204,17 +208,19 @@ func (r *Runner) runCall(ctx context.Context, cs callSpec) CallResult {
 		cancel()
 	}
 	wg.Wait()
-	res.Path = <-probeDone
 	if kill != nil && kill.Relay != "" {
 		if err := r.Testnet.Start(ctx, kill.Relay); err != nil {
 			r.log().Warn("restarting killed relay", "relay", kill.Relay, "err", err)
 		}
 	}
-
-	res.Caller = parseSide(file("caller.jsonl"), file("caller.log"))
-	res.Callee = parseSide(file("callee.jsonl"), file("callee.log"))
+	res.Caller = parseSide(f.host("caller.jsonl"))
+	res.Callee = parseSide(f.host("callee.jsonl"))
+	res.Caller.Node, res.Callee.Node = cs.caller, cs.callee
 	res.Caller.Exit, res.Callee.Exit = exitCode(callerErr), exitCode(calleeErr)
-	r.analyse(&res, cs, file("callee.wav"), pcm, starts, kill)
+	if kill != nil {
+		kill.NodeOutageMS = r.lastOutage(context.Background(), cs.caller)
+	}
+	r.analyse(&res, f, !cs.tone, kill)
 	return res
 }
 
@@ -243,8 +249,8 @@ func exitCode(err error) int {
 }
 
 // killDuringCall waits for the caller to go active, then killAt, and kills
-// a relay of alice's current path (the second, or the only one).
-func (r *Runner) killDuringCall(ctx context.Context, done <-chan struct{}, events string, killAt time.Duration, k *Kill) {
+// a relay of the caller's current path (the second, or the only one).
+func (r *Runner) killDuringCall(ctx context.Context, node string, done <-chan struct{}, events string, killAt time.Duration, k *Kill) {
 	if !waitForLine(done, events, []byte(`"state":"active"`), time.Minute) {
 		return
 	}
@@ -253,7 +259,7 @@ func (r *Runner) killDuringCall(ctx context.Context, done <-chan struct{}, event
 		return
 	case <-time.After(killAt):
 	}
-	path, err := r.Testnet.Path(ctx, "alice")
+	path, err := r.Testnet.Path(ctx, node)
 	if err != nil {
 		r.log().Warn("relay kill: no path", "err", err)
 		return
@@ -265,88 +271,97 @@ func (r *Runner) killDuringCall(ctx context.Context, done <-chan struct{}, event
 		r.log().Warn("relay kill", "err", err)
 		return
 	}
-	active := parseSide(events, "").States["active"]
+	active := parseSide(events).States["active"]
 	if err := r.Testnet.Kill(ctx, svc); err != nil {
 		r.log().Warn("relay kill", "err", err)
 		return
 	}
 	k.Relay, k.Address, k.AtS = svc, victim, time.Since(active).Seconds()
-	r.log().Info("killed relay on alice's path", "relay", svc, "addr", victim, "path", path)
+	r.log().Info("killed relay on the caller's path", "relay", svc, "addr", victim, "path", path)
 }
 
-// analyse fills in the measurements from the recording and the sides.
-func (r *Runner) analyse(res *CallResult, cs callSpec, recPath string, src []int16, starts []int, kill *Kill) {
+// analyse fills in the measurements from the stamps, the recording and the
+// sides' events. clicks: the source was the click train.
+func (r *Runner) analyse(res *CallResult, f callFiles, clicks bool, kill *Kill) {
 	c, e := res.Caller, res.Callee
 	var errs []string
 	if c.Exit != 0 || e.Exit != 0 {
 		errs = append(errs, fmt.Sprintf("exit caller %d (%s) callee %d (%s)", c.Exit, c.Reason, e.Exit, e.Reason))
 	}
+	res.T0 = c.States["active"]
 	if c.Stats != nil {
 		res.SetupS = c.Stats.SetupMS / 1000
 	}
-	res.ModelledOneWayMS = ms(cs.params.ModelledOneWay())
-	if len(res.Path.RTTms) > 0 {
-		res.NetworkOneWayMS = Summarize(res.Path.RTTms).P50 / 2
-		half := make([]float64, len(res.Path.RTTms))
-		for i, v := range res.Path.RTTms {
-			half[i] = v / 2
-		}
-		j := rfcJitter(half)
-		res.Path.JitterMS = j[len(j)-1]
+	res.ModelledOneWayMS = ms(res.Params.ModelledOneWay())
+	rtts := liveRTTs(c.Live)
+	if len(rtts) == 0 {
+		rtts = liveRTTs(e.Live)
+	}
+	if len(rtts) > 0 {
+		res.PathRTTMS = Summarize(rtts).P50
+		res.NetworkOneWayMS = res.PathRTTMS / 2
 		if res.SetupS > 0 {
-			res.SetupRTTs = res.SetupS * 1000 / (2 * res.NetworkOneWayMS)
+			res.SetupRTTs = res.SetupS * 1000 / res.PathRTTMS
 		}
 	}
-	rec, err := readWAV(recPath)
-	if err != nil {
-		errs = append(errs, err.Error())
+	var jb []float64
+	for _, l := range e.Live {
+		if l.FramesPlayed > 0 {
+			jb = append(jb, l.JitterBufferMS)
+		}
 	}
+	res.JitterBufferMS = Summarize(jb).Mean
 	if kill != nil {
 		kill.Recovered = c.Reason == "completed" && e.Reason == "completed"
-		if rec != nil {
+		rec, err := readWAV(f.host("callee.wav"))
+		if err != nil {
+			errs = append(errs, err.Error())
+		} else {
 			kill.Gaps = FindGaps(rec, 0.1, 40*time.Millisecond)
 			for _, g := range kill.Gaps {
 				kill.LongestGapMS = max(kill.LongestGapMS, ms(g.Length))
 			}
 		}
-		kill.NodeOutageMS = r.lastOutage(context.Background())
 		res.Kill = kill
 	}
-	if rec != nil && src != nil {
-		senderStart := c.SenderStart
-		if senderStart.IsZero() {
-			senderStart = c.States["active"]
+	if clicks {
+		a, err := measure.AnalyzeFiles(r.Clicks, f.host("capture.csv"), f.host("callee.wav"), f.host("playout.csv"))
+		if err != nil {
+			errs = append(errs, err.Error())
 		}
-		playout := e.PlayoutStart
-		if senderStart.IsZero() || playout.IsZero() {
-			errs = append(errs, "no sender or playout start time in the logs")
-		} else {
-			shift := int(playout.Sub(senderStart).Seconds()*SampleRate + 0.5)
-			dets := Detect(rec, r.Chirps.Chirp(), starts, -shift, samples(r.Chirps.Period-r.Chirps.Length-50*time.Millisecond))
-			var m2e []float64
-			for _, d := range dets {
-				ch := Chirp{Index: d.Index, SourceAt: d.SourceAt.Seconds(), Found: d.Found, Score: d.Score}
-				if d.Found {
-					ch.M2EMS = ms(playout.Add(d.Offset).Sub(senderStart.Add(d.SourceAt)))
-					m2e = append(m2e, ch.M2EMS)
-					res.ChirpsFound++
-				}
-				res.Chirps = append(res.Chirps, ch)
+		var m2e []float64
+		for _, k := range a.Clicks {
+			cl := Click{Index: k.Index, Score: k.Score, M2EMS: ms(k.Delay)}
+			if !res.T0.IsZero() {
+				cl.AtS = k.Captured.Sub(res.T0).Seconds()
 			}
-			res.M2E = Summarize(m2e)
-			if len(m2e) == 0 {
-				errs = append(errs, ErrNoSignal.Error())
-			}
+			res.Clicks = append(res.Clicks, cl)
+			m2e = append(m2e, cl.M2EMS)
 		}
+		res.ClicksMissing = a.Missing
+		res.M2E = Summarize(m2e)
 	}
 	if res.M2E.N > 0 {
-		res.OwnMS = res.M2E.P50 - res.NetworkOneWayMS
+		res.ExcessMS = res.M2E.P50 - res.ModelledOneWayMS
+		if res.NetworkOneWayMS > 0 {
+			res.OwnMS = res.M2E.P50 - res.NetworkOneWayMS
+		}
 		if e.Stats != nil {
 			res.MOSAudio = EModelMOS(res.M2E.P50, e.Stats.JitterMS, e.Stats.LossPercent)
 		}
 	}
 	res.OK = len(errs) == 0
 	res.Error = strings.Join(errs, "; ")
+}
+
+// setLoopback fills in the comparison with the loopback baseline.
+func (c *CallResult) setLoopback(loopbackMS float64) {
+	if loopbackMS <= 0 || c.M2E.N == 0 {
+		return
+	}
+	c.LoopbackMS = loopbackMS
+	c.VsLoopbackMS = c.ExcessMS - loopbackMS
+	c.VsLoopbackRatio = c.ExcessMS / loopbackMS
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -25,10 +26,15 @@ type Testnet struct {
 	UID int
 	// Results is the host folder bind-mounted at /results in the nodes.
 	Results string
+	// PairsFile is the compose override with the extra node pairs
+	// (testnet/compose.pairs.yaml), for Params.Pairs > 1.
+	PairsFile string
 	// Logger receives the commands run; none if nil.
 	Logger *slog.Logger
 
 	ids map[string]string
+	// withPairs: the extra pairs are up, so compose needs PairsFile.
+	withPairs bool
 }
 
 // DefaultCompose is the compose command of testnet/testnet.mk.
@@ -49,10 +55,14 @@ func (t *Testnet) docker() string {
 }
 
 func (t *Testnet) compose() []string {
-	if len(t.Compose) == 0 {
-		return DefaultCompose
+	c := t.Compose
+	if len(c) == 0 {
+		c = DefaultCompose
 	}
-	return t.Compose
+	if t.withPairs {
+		c = append(append([]string(nil), c...), "-f", t.PairsFile)
+	}
+	return c
 }
 
 // run runs a command and returns its stdout; stderr goes into the error.
@@ -77,16 +87,46 @@ func lastLines(s string, n int) string {
 }
 
 // Up (re)starts the testnet with the link and path parameters of p and
-// returns once both nodes have a path. Services whose parameters did not
-// change keep running.
+// returns once the nodes of p's pairs have a path. Services whose
+// parameters did not change keep running; the extra pairs of PairsFile run
+// only while p has more than one pair.
 func (t *Testnet) Up(ctx context.Context, p Params) error {
 	env := p.Env()
 	env = append(env, fmt.Sprintf("LOKICALL_UID=%d", t.UID))
-	if _, err := t.run(ctx, env, append(t.compose(), "up", "-d")...); err != nil {
+	t.ids = nil
+	if p.pairs() > 1 && t.PairsFile == "" {
+		return fmt.Errorf("%w: %d node pairs need the pairs compose file (-pairs-file)", ErrTestnet, p.pairs())
+	}
+	var unused []string // nodes of the pairs p does not use
+	for _, pr := range NodePairs[min(len(NodePairs), p.pairs()):] {
+		unused = append(unused, pr[0], pr[1])
+	}
+	up := []string{"up", "-d"}
+	if p.pairs() > 1 {
+		t.withPairs = true
+		out, err := t.run(ctx, env, append(t.compose(), "config", "--services")...)
+		if err != nil {
+			return err
+		}
+		for _, svc := range strings.Fields(out) {
+			if !slices.Contains(unused, svc) {
+				up = append(up, svc)
+			}
+		}
+	}
+	if _, err := t.run(ctx, env, append(t.compose(), up...)...); err != nil {
 		return err
 	}
-	t.ids = nil
-	for _, n := range []string{"alice", "bob"} {
+	if t.PairsFile != "" && len(unused) > 0 { // (rm with no service would remove them all)
+		// Stop and remove the pairs not in use, if a previous scenario (or
+		// run) started them.
+		t.withPairs = true
+		if _, err := t.run(ctx, env, append(append(t.compose(), "rm", "-s", "-f"), unused...)...); err != nil {
+			t.log().Warn("removing the unused node pairs", "err", err)
+		}
+		t.withPairs = p.pairs() > 1
+	}
+	for _, n := range p.Nodes() {
 		if _, err := t.Exec(ctx, n, false, nil, nil, "/lokinet-emu", "wait", "-timeout", "90s"); err != nil {
 			return fmt.Errorf("%w: %s has no path: %w", ErrTestnet, n, err)
 		}

@@ -5,29 +5,29 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"regexp"
 	"time"
+
+	"github.com/lokicall/lokicall/call"
 )
 
-// LokicallStats mirrors the "stats" event of lokicall --json (README).
-type LokicallStats struct {
-	SetupMS         float64 `json:"setup_ms"`
-	SetupRTTs       float64 `json:"setup_rtts"`
-	ConnectMS       float64 `json:"connect_ms"`
-	MediaMS         float64 `json:"media_ms"`
-	RTTMS           float64 `json:"rtt_ms"`
-	ICERTTMS        float64 `json:"ice_rtt_ms"`
-	OneWayMS        float64 `json:"one_way_ms"`
-	JitterMS        float64 `json:"jitter_ms"`
-	PacketsSent     uint64  `json:"packets_sent"`
-	PacketsReceived uint64  `json:"packets_received"`
-	PacketsLost     int64   `json:"packets_lost"`
-	LossPercent     float64 `json:"loss_percent"`
-	FramesPlayed    uint64  `json:"frames_played"`
-	FramesConcealed uint64  `json:"frames_concealed"`
-	FramesRecovered uint64  `json:"frames_recovered"`
-	JitterBufferMS  float64 `json:"jitter_buffer_ms"`
-	MOS             float64 `json:"mos"`
+// LokicallStats is the "stats" event of lokicall --json.
+type LokicallStats = call.Stats
+
+// LiveSample is one "live" event of lokicall --json (call.LiveStats),
+// about once a second while audio flows. RTTMS is a round trip (RTCP).
+type LiveSample struct {
+	Time            time.Time `json:"time"`
+	DurationMS      float64   `json:"duration_ms"`
+	RTTMS           float64   `json:"rtt_ms"`
+	OneWayMS        float64   `json:"one_way_ms"`
+	JitterMS        float64   `json:"jitter_ms"`
+	LossPercent     float64   `json:"loss_percent"`
+	JitterBufferMS  float64   `json:"jitter_buffer_ms"`
+	JitterTargetMS  float64   `json:"jitter_target_ms"`
+	FramesPlayed    uint64    `json:"frames_played"`
+	FramesConcealed uint64    `json:"frames_concealed"`
+	FramesRecovered uint64    `json:"frames_recovered"`
+	MOS             float64   `json:"mos"`
 }
 
 // event is one line of lokicall --json.
@@ -38,71 +38,68 @@ type event struct {
 	Reason  string         `json:"reason"`
 	Message string         `json:"message"`
 	Stats   *LokicallStats `json:"stats"`
+	Live    *LiveSample    `json:"live"`
 }
 
 // Side is what one lokicall process reported.
 type Side struct {
+	Node   string         `json:"node"` // compose service, or "host" for loopback
 	Exit   int            `json:"exit"`
 	Reason string         `json:"reason"`
 	Error  string         `json:"error,omitempty"`
 	Stats  *LokicallStats `json:"stats,omitempty"`
 	// States maps each state to when it was entered.
 	States map[string]time.Time `json:"states"`
-	// SenderStart and PlayoutStart are when the first frame was read from
-	// the source and written to the sink, from lokicall's debug log
-	// (millisecond resolution).
-	SenderStart  time.Time `json:"sender_start"`
-	PlayoutStart time.Time `json:"playout_start"`
+	// Live holds the "live" events in order.
+	Live []LiveSample `json:"live,omitempty"`
 }
 
-var debugTime = regexp.MustCompile(`^time=(\S+) level=DEBUG msg="media: (sender started|receiver playout started)"`)
-
-// parseSide reads a lokicall process's JSON events and debug log.
-func parseSide(eventsPath, logPath string) Side {
+// parseSide reads a lokicall process's JSON events.
+func parseSide(eventsPath string) Side {
 	s := Side{States: map[string]time.Time{}}
-	if b, err := os.ReadFile(eventsPath); err == nil {
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var ev event
-			if json.Unmarshal(sc.Bytes(), &ev) != nil {
-				continue
-			}
-			switch ev.Kind {
-			case "state":
-				if _, ok := s.States[ev.State]; !ok {
-					s.States[ev.State] = ev.Time
-				}
-				if ev.State == "ended" {
-					s.Reason = ev.Reason
-				}
-			case "stats":
-				s.Stats = ev.Stats
-			case "error":
-				s.Error = ev.Message
-			}
-		}
+	b, err := os.ReadFile(eventsPath)
+	if err != nil {
+		return s
 	}
-	if b, err := os.ReadFile(logPath); err == nil {
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			m := debugTime.FindSubmatch(sc.Bytes())
-			if m == nil {
-				continue
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var ev event
+		if json.Unmarshal(sc.Bytes(), &ev) != nil {
+			continue
+		}
+		switch ev.Kind {
+		case "state":
+			if _, ok := s.States[ev.State]; !ok {
+				s.States[ev.State] = ev.Time
 			}
-			t, err := time.Parse(time.RFC3339Nano, string(m[1]))
-			if err != nil {
-				continue
+			if ev.State == "ended" {
+				s.Reason = ev.Reason
 			}
-			if string(m[2]) == "sender started" && s.SenderStart.IsZero() {
-				s.SenderStart = t
-			} else if string(m[2]) == "receiver playout started" && s.PlayoutStart.IsZero() {
-				s.PlayoutStart = t
+		case "stats":
+			s.Stats = ev.Stats
+		case "live":
+			if ev.Live != nil {
+				l := *ev.Live
+				l.Time = ev.Time
+				s.Live = append(s.Live, l)
 			}
+		case "error":
+			s.Error = ev.Message
 		}
 	}
 	return s
+}
+
+// liveRTTs returns the non-zero RTCP round trips of the live events.
+func liveRTTs(l []LiveSample) []float64 {
+	var v []float64
+	for _, x := range l {
+		if x.RTTMS > 0 {
+			v = append(v, x.RTTMS)
+		}
+	}
+	return v
 }
 
 // waitForLine polls path until a line contains substr or ctx ends.

@@ -14,11 +14,32 @@ type Params struct {
 	Jitter     time.Duration `json:"jitter"`
 	Loss       float64       `json:"loss"`
 	Concurrent int           `json:"concurrent"`
+	// Pairs is how many node pairs call at once (alice → bob, carol →
+	// dave, ...: NodePairs; more than one needs the compose.pairs.yaml
+	// override), each pair making Concurrent calls.
+	Pairs int `json:"pairs"`
+}
+
+// NodePairs are the caller → callee node pairs, in the order a pairs sweep
+// uses them: alice and bob from compose.yaml, the others from
+// compose.pairs.yaml.
+var NodePairs = [][2]string{{"alice", "bob"}, {"carol", "dave"}, {"erin", "frank"}, {"grace", "heidi"}}
+
+// pairs returns Pairs, at least 1.
+func (p Params) pairs() int { return max(1, p.Pairs) }
+
+// Nodes returns the node services in use with p: the nodes of its pairs.
+func (p Params) Nodes() []string {
+	var out []string
+	for _, pr := range NodePairs[:min(len(NodePairs), p.pairs())] {
+		out = append(out, pr[0], pr[1])
+	}
+	return out
 }
 
 // DefaultParams are the testnet's defaults (testnet/README.md: about
 // 250 ms client-to-client RTT over 2 × 4 relays).
-var DefaultParams = Params{Hops: 4, Delay: 15 * time.Millisecond, Jitter: 2 * time.Millisecond, Concurrent: 1}
+var DefaultParams = Params{Hops: 4, Delay: 15 * time.Millisecond, Jitter: 2 * time.Millisecond, Concurrent: 1, Pairs: 1}
 
 // Env is p as compose.yaml's environment variables.
 func (p Params) Env() []string {
@@ -35,6 +56,9 @@ func (p Params) Name() string {
 	s := fmt.Sprintf("h%d-d%s-j%s-l%g", p.Hops, short(p.Delay), short(p.Jitter), p.Loss*100)
 	if p.Concurrent > 1 {
 		s += fmt.Sprintf("-c%d", p.Concurrent)
+	}
+	if p.Pairs > 1 {
+		s += fmt.Sprintf("-p%d", p.Pairs)
 	}
 	return s
 }
@@ -55,7 +79,7 @@ func (p Params) ModelledOneWay() time.Duration { return time.Duration(2*p.Hops) 
 
 // Sweep is one parameter varied over values, the others at the base.
 type Sweep struct {
-	Name   string // hops, delay, jitter, loss, concurrent
+	Name   string // hops, delay, jitter, loss, concurrent, pairs
 	Values []string
 }
 
@@ -100,8 +124,13 @@ func (s Sweep) apply(p Params, v string) (Params, error) {
 		_, err = fmt.Sscan(v, &p.Loss)
 	case "concurrent":
 		_, err = fmt.Sscan(v, &p.Concurrent)
+	case "pairs":
+		_, err = fmt.Sscan(v, &p.Pairs)
+		if err == nil && (p.Pairs < 1 || p.Pairs > len(NodePairs)) {
+			err = fmt.Errorf("pairs %d out of 1..%d", p.Pairs, len(NodePairs))
+		}
 	default:
-		err = fmt.Errorf("unknown parameter (hops, delay, jitter, loss, concurrent)")
+		err = fmt.Errorf("unknown parameter (hops, delay, jitter, loss, concurrent, pairs)")
 	}
 	if err != nil {
 		return p, fmt.Errorf("runner: sweep %s=%s: %w", s.Name, v, err)

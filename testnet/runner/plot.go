@@ -25,9 +25,9 @@ func writePlots(rep *Report) ([]string, error) {
 
 	// Mouth-to-ear CDF, one line per scenario.
 	cdf := plot.New()
-	cdf.Title.Text = "Mouth-to-ear delay (one-way), CDF over all chirps of all calls"
+	cdf.Title.Text = "Mouth-to-ear delay (one-way), CDF over all clicks of all calls"
 	cdf.X.Label.Text = "mouth-to-ear (ms)"
-	cdf.Y.Label.Text = "fraction of chirps"
+	cdf.Y.Label.Text = "fraction of clicks"
 	var lines []any
 	for _, sc := range rep.Scenarios {
 		v := figures(sc).m2e
@@ -52,102 +52,207 @@ func writePlots(rep *Report) ([]string, error) {
 		}
 	}
 
-	// Within one call: m2e per chirp and the path's one-way delay and jitter.
-	var call *CallResult
+	// Within one call: m2e per click and the callee's live figures.
+	var call, lossy *CallResult
 	for _, sc := range rep.Scenarios {
 		for i := range sc.Calls {
-			if call == nil && sc.Calls[i].M2E.N > 0 {
-				call = &sc.Calls[i]
+			c := &sc.Calls[i]
+			if call == nil && sc.Name != "loopback" && c.M2E.N > 0 && len(c.Callee.Live) > 0 {
+				call = c
+			}
+			if len(c.Callee.Live) > 0 && (lossy == nil || statsOr(c.Callee.Stats).LossPercent > statsOr(lossy.Callee.Stats).LossPercent) {
+				lossy = c
 			}
 		}
 	}
 	if call != nil {
 		p := plot.New()
-		p.Title.Text = fmt.Sprintf("One call over time (%s, call %d)", call.Scenario, call.Index)
-		p.X.Label.Text = "time in the call (s)"
+		p.Title.Text = fmt.Sprintf("One call over time (%s, call %d, %s → %s)", call.Scenario, call.Index, call.Caller.Node, call.Callee.Node)
+		p.X.Label.Text = "time since the caller went active (s)"
 		p.Y.Label.Text = "ms"
-		var m2e, ow, jit plotter.XYs
-		for _, ch := range call.Chirps {
-			if ch.Found {
-				m2e = append(m2e, plotter.XY{X: ch.SourceAt, Y: ch.M2EMS})
+		var m2e plotter.XYs
+		for _, ch := range call.Clicks {
+			m2e = append(m2e, plotter.XY{X: ch.AtS, Y: ch.M2EMS})
+		}
+		var ow, jit, jb, tgt plotter.XYs
+		for _, l := range call.Callee.Live {
+			t := l.Time.Sub(call.T0).Seconds()
+			jit = append(jit, plotter.XY{X: t, Y: l.JitterMS})
+			jb = append(jb, plotter.XY{X: t, Y: l.JitterBufferMS})
+			tgt = append(tgt, plotter.XY{X: t, Y: l.JitterTargetMS})
+		}
+		for _, l := range call.Caller.Live {
+			if l.RTTMS > 0 {
+				ow = append(ow, plotter.XY{X: l.Time.Sub(call.T0).Seconds(), Y: l.RTTMS / 2})
 			}
 		}
-		half := make([]float64, len(call.Path.RTTms))
-		for i, v := range call.Path.RTTms {
-			half[i] = v / 2
-		}
-		// udpping starts with the dial, a little before audio: the time
-		// axis of the path series is approximate by the setup time.
-		offset := 0.0
-		if call.SetupS > 0 {
-			offset = call.SetupS
-		}
-		for i, j := range rfcJitter(half) {
-			t := float64(i) / 10
-			if i < len(call.Path.AtMS) {
-				t = call.Path.AtMS[i]/1000 - offset
+		n := 0
+		for _, sr := range []struct {
+			name string
+			xy   plotter.XYs
+		}{{"mouth-to-ear (per click)", m2e}, {"path one-way (RTCP RTT/2)", ow}, {"jitter buffer delay", jb},
+			{"jitter buffer target", tgt}, {"jitter (RFC 3550)", jit}} {
+			if len(sr.xy) == 0 {
+				continue
 			}
-			ow = append(ow, plotter.XY{X: t, Y: half[i]})
-			jit = append(jit, plotter.XY{X: t, Y: j})
+			if err := addSeries(p, n, sr.name, sr.xy, n == 0); err != nil {
+				return names, err
+			}
+			n++
 		}
-		if err := plotutil.AddLinePoints(p, "mouth-to-ear (per chirp)", m2e); err != nil {
-			return names, fmt.Errorf("runner: plot: %w", err)
-		}
-		if err := plotutil.AddLines(p, "path one-way (UDP RTT/2)", ow, "path jitter (RFC 3550)", jit); err != nil {
-			return names, fmt.Errorf("runner: plot: %w", err)
-		}
+		p.Legend.Top = true
 		p.Y.Min = 0
-		p.Y.Max *= 1.15 // room for the legend above the highest line
+		p.Y.Max *= 1.3 // room for the legend above the highest line
 		if err := save(p, "m2e_jitter_time.png"); err != nil {
 			return names, err
 		}
 	}
-
-	// m2e against hops (the hops sweep, plus the base scenario).
-	byHops := map[int][]float64{}
-	delay := rep.Plan.Base.Delay
-	for _, sc := range rep.Scenarios {
-		if sc.Sweep == "hops" || sc.Name == "base" {
-			byHops[sc.Params.Hops] = append(byHops[sc.Params.Hops], figures(sc).m2e...)
-		}
-	}
-	if len(byHops) > 1 {
+	if lossy != nil {
 		p := plot.New()
-		p.Title.Text = fmt.Sprintf("Mouth-to-ear against hops per side (per-link delay %s)", delay)
-		p.X.Label.Text = "relays per path (each side)"
-		p.Y.Label.Text = "ms (one-way)"
-		var hs []int
-		for h := range byHops {
-			hs = append(hs, h)
-		}
-		sort.Ints(hs)
-		var med, model, all plotter.XYs
-		for _, h := range hs {
-			s := Summarize(byHops[h])
-			if s.N > 0 {
-				med = append(med, plotter.XY{X: float64(h), Y: s.P50})
+		p.Title.Text = fmt.Sprintf("Loss over time (%s, call %d, callee's live events)", lossy.Scenario, lossy.Index)
+		p.X.Label.Text = "time since the caller went active (s)"
+		p.Y.Label.Text = "% of packets / frames per second"
+		var loss, conc, rec plotter.XYs
+		var prev *LiveSample
+		for i := range lossy.Callee.Live {
+			l := &lossy.Callee.Live[i]
+			t := l.Time.Sub(lossy.T0).Seconds()
+			loss = append(loss, plotter.XY{X: t, Y: l.LossPercent})
+			if prev != nil {
+				dt := l.Time.Sub(prev.Time).Seconds()
+				if dt > 0 {
+					conc = append(conc, plotter.XY{X: t, Y: float64(l.FramesConcealed-prev.FramesConcealed) / dt})
+					rec = append(rec, plotter.XY{X: t, Y: float64(l.FramesRecovered-prev.FramesRecovered) / dt})
+				}
 			}
-			model = append(model, plotter.XY{X: float64(h), Y: ms(Params{Hops: h, Delay: delay}.ModelledOneWay())})
-			for _, v := range byHops[h] {
-				all = append(all, plotter.XY{X: float64(h), Y: v})
+			prev = l
+		}
+		for i, sr := range []struct {
+			name string
+			xy   plotter.XYs
+		}{{"loss (cumulative %)", loss}, {"frames concealed /s", conc}, {"frames recovered by FEC /s", rec}} {
+			if len(sr.xy) > 0 {
+				if err := addSeries(p, i, sr.name, sr.xy, false); err != nil {
+					return names, err
+				}
 			}
-		}
-		sc, err := plotter.NewScatter(all)
-		if err != nil {
-			return names, fmt.Errorf("runner: plot: %w", err)
-		}
-		sc.Color = color.Gray{Y: 160}
-		p.Add(sc)
-		p.Legend.Add("each chirp", sc)
-		if err := plotutil.AddLinePoints(p, "m2e median", med, "modelled path (2 × hops × delay)", model); err != nil {
-			return names, fmt.Errorf("runner: plot: %w", err)
 		}
 		p.Legend.Top = true
-		p.Legend.Left = true
 		p.Y.Min = 0
+		p.Y.Max = max(p.Y.Max*1.3, 1)
+		if err := save(p, "loss_time.png"); err != nil {
+			return names, err
+		}
+	}
+
+	// m2e against hops and against concurrent pairs, with the model.
+	delay := rep.Plan.Base.Delay
+	if p, err := vsPlot(rep, "hops", func(p Params) int { return p.Hops },
+		fmt.Sprintf("Mouth-to-ear against hops per side (per-link delay %s)", delay), "relays per path (each side)"); err != nil {
+		return names, err
+	} else if p != nil {
 		if err := save(p, "m2e_vs_hops.png"); err != nil {
 			return names, err
 		}
 	}
+	if p, err := vsPlot(rep, "pairs", func(p Params) int { return p.pairs() },
+		"Mouth-to-ear against concurrent calls (one per node pair)", "node pairs calling at once"); err != nil {
+		return names, err
+	} else if p != nil {
+		if err := save(p, "m2e_vs_pairs.png"); err != nil {
+			return names, err
+		}
+	}
 	return names, nil
+}
+
+// vsPlot plots each click's m2e and the median against the parameter x of
+// the sweep named sweep (plus the base scenario), with the modelled path
+// delay and the modelled delay plus the loopback baseline; nil if the
+// sweep has fewer than two points.
+func vsPlot(rep *Report, sweep string, x func(Params) int, title, xlabel string) (*plot.Plot, error) {
+	byX := map[int][]float64{}
+	model := map[int]float64{}
+	for _, sc := range rep.Scenarios {
+		if sc.Sweep == sweep || sc.Name == "base" {
+			k := x(sc.Params)
+			byX[k] = append(byX[k], figures(sc).m2e...)
+			model[k] = ms(sc.Params.ModelledOneWay())
+		}
+	}
+	if len(byX) < 2 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = xlabel
+	p.Y.Label.Text = "ms (one-way)"
+	var xs []int
+	for k := range byX {
+		xs = append(xs, k)
+	}
+	sort.Ints(xs)
+	var med, mod, modLoop, all plotter.XYs
+	for _, k := range xs {
+		s := Summarize(byX[k])
+		if s.N > 0 {
+			med = append(med, plotter.XY{X: float64(k), Y: s.P50})
+		}
+		mod = append(mod, plotter.XY{X: float64(k), Y: model[k]})
+		if rep.LoopbackMS > 0 {
+			modLoop = append(modLoop, plotter.XY{X: float64(k), Y: model[k] + rep.LoopbackMS})
+		}
+		for _, v := range byX[k] {
+			all = append(all, plotter.XY{X: float64(k), Y: v})
+		}
+	}
+	if len(all) > 0 {
+		sc, err := plotter.NewScatter(all)
+		if err != nil {
+			return nil, fmt.Errorf("runner: plot: %w", err)
+		}
+		sc.Color = color.Gray{Y: 160}
+		p.Add(sc)
+		p.Legend.Add("each click", sc)
+	}
+	ls := []any{"modelled path (2 × hops × delay)", mod}
+	if len(med) > 0 {
+		ls = append([]any{"m2e median"}, append([]any{med}, ls...)...)
+	}
+	if len(modLoop) > 0 {
+		ls = append(ls, "modelled + loopback baseline", modLoop)
+	}
+	if err := plotutil.AddLinePoints(p, ls...); err != nil {
+		return nil, fmt.Errorf("runner: plot: %w", err)
+	}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Y.Min = 0
+	p.Y.Max *= 1.3
+	return p, nil
+}
+
+// addSeries adds a line (with points if points) in the i-th style of
+// plotutil's palette, so that series added one by one differ.
+func addSeries(p *plot.Plot, i int, name string, xy plotter.XYs, points bool) error {
+	l, err := plotter.NewLine(xy)
+	if err != nil {
+		return fmt.Errorf("runner: plot: %w", err)
+	}
+	l.Color = plotutil.Color(i)
+	l.Dashes = plotutil.Dashes(i)
+	p.Add(l)
+	if !points {
+		p.Legend.Add(name, l)
+		return nil
+	}
+	sc, err := plotter.NewScatter(xy)
+	if err != nil {
+		return fmt.Errorf("runner: plot: %w", err)
+	}
+	sc.Color = plotutil.Color(i)
+	sc.Shape = plotutil.Shape(i)
+	p.Add(sc)
+	p.Legend.Add(name, l, sc)
+	return nil
 }

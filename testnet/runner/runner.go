@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/lokicall/lokicall/measure"
 	"github.com/lokicall/lokicall/testnet/leak"
 )
 
@@ -29,6 +31,10 @@ type Plan struct {
 	// which a relay on alice's path is killed this long after the caller
 	// went active.
 	KillAt time.Duration `json:"kill_at,omitempty"`
+	// Loopback calls (each Duration long) between two lokicall processes
+	// on the host, with no network, make the baseline of lokicall's own
+	// delay; they run first and need Runner.Lokicall.
+	Loopback int `json:"loopback"`
 	// NegativeControl sends a few datagrams outside Lokinet under
 	// lokicall's uid at the end, which the leak proof must flag.
 	NegativeControl bool `json:"negative_control"`
@@ -45,8 +51,11 @@ type Progress struct {
 // Runner runs plans on a testnet.
 type Runner struct {
 	Testnet *Testnet
-	// Chirps is the caller's test signal; DefaultChirpTrain if zero.
-	Chirps ChirpTrain
+	// Clicks is the caller's test signal; DefaultClicks if zero.
+	Clicks measure.ClickConfig
+	// Lokicall is the lokicall executable on the host for the loopback
+	// baseline (the static one built for the image will do).
+	Lokicall string
 	// Results is the host folder bind-mounted at /results in the nodes.
 	Results string
 	// Progress, if set, is called before every step.
@@ -89,14 +98,17 @@ type LeakProof struct {
 
 // Report is a run's result.
 type Report struct {
-	Plan      Plan        `json:"plan"`
-	Dir       string      `json:"dir"`
-	Started   time.Time   `json:"started"`
-	Finished  time.Time   `json:"finished"`
-	UID       int         `json:"uid"`
-	Chirps    ChirpTrain  `json:"chirps"`
-	Scenarios []*Scenario `json:"scenarios"`
-	Leak      LeakProof   `json:"leak"`
+	Plan     Plan                `json:"plan"`
+	Dir      string              `json:"dir"`
+	Started  time.Time           `json:"started"`
+	Finished time.Time           `json:"finished"`
+	UID      int                 `json:"uid"`
+	Clicks   measure.ClickConfig `json:"clicks"`
+	// LoopbackMS is the loopback baseline: the median mouth-to-ear delay
+	// over all clicks of the loopback calls (0: none).
+	LoopbackMS float64     `json:"loopback_ms"`
+	Scenarios  []*Scenario `json:"scenarios"`
+	Leak       LeakProof   `json:"leak"`
 	// Failed counts calls that did not complete or carried no audio.
 	Failed int `json:"failed_calls"`
 }
@@ -105,8 +117,20 @@ type Report struct {
 // returns the report with an error wrapping ErrCallFailed, ErrLeak or
 // ErrControlMissed if the run failed one of its checks.
 func (r *Runner) Run(ctx context.Context, plan Plan) (*Report, error) {
-	if r.Chirps == (ChirpTrain{}) {
-		r.Chirps = DefaultChirpTrain
+	rep, err := r.run(ctx, plan)
+	if err != nil && rep != nil && len(rep.Scenarios) > 0 && rep.Finished.IsZero() {
+		// Aborted: keep what was measured.
+		rep.Finished = time.Now()
+		if werr := Write(rep); werr != nil {
+			r.log().Warn("writing the partial report", "err", werr)
+		}
+	}
+	return rep, err
+}
+
+func (r *Runner) run(ctx context.Context, plan Plan) (*Report, error) {
+	if r.Clicks == (measure.ClickConfig{}) {
+		r.Clicks = DefaultClicks
 	}
 	if plan.Calls <= 0 {
 		plan.Calls = 1
@@ -116,14 +140,18 @@ func (r *Runner) Run(ctx context.Context, plan Plan) (*Report, error) {
 	}
 	start := time.Now()
 	runName := start.Format("2006-01-02T150405") + "-" + plan.Name + "-" + plan.Base.Name() + fmt.Sprintf("-T%s", short(plan.Duration))
-	rep := &Report{Plan: plan, Dir: filepath.Join(r.Results, runName), Started: start, UID: r.Testnet.UID, Chirps: r.Chirps}
+	rep := &Report{Plan: plan, Dir: filepath.Join(r.Results, runName), Started: start, UID: r.Testnet.UID, Clicks: r.Clicks}
 
 	type job struct {
-		sc    *Scenario
-		calls int
-		kill  bool
+		sc       *Scenario
+		calls    int
+		kill     bool
+		loopback bool
 	}
 	var jobs []job
+	if plan.Loopback > 0 {
+		jobs = append(jobs, job{sc: &Scenario{Name: "loopback", Params: Params{Concurrent: 1, Pairs: 1}}, calls: plan.Loopback, loopback: true})
+	}
 	base := &Scenario{Name: "base", Params: plan.Base}
 	jobs = append(jobs, job{sc: base, calls: plan.Calls})
 	for _, sw := range plan.Sweeps {
@@ -161,6 +189,25 @@ func (r *Runner) Run(ctx context.Context, plan Plan) (*Report, error) {
 			return rep, fmt.Errorf("runner: %w", err)
 		}
 		_ = os.Chmod(dir, 0o777) // lokicall writes here as its own uid
+		if j.loopback {
+			for i := 0; i < j.calls; i++ {
+				progress(sc.Name, fmt.Sprintf("loopback call %d/%d on the host", i+1, j.calls))
+				res := r.runLoopbackCall(ctx, callSpec{scenario: sc.Name, index: i, params: sc.Params, duration: plan.Duration, dir: dir})
+				if !res.OK {
+					rep.Failed++
+					r.log().Warn("call failed", "scenario", sc.Name, "index", res.Index, "err", res.Error)
+				}
+				sc.Calls = append(sc.Calls, res)
+				if ctx.Err() != nil {
+					return rep, ctx.Err()
+				}
+			}
+			rep.LoopbackMS = Summarize(figures(sc).m2e).P50
+			if err := writeJSON(filepath.Join(dir, "scenario.json"), sc); err != nil {
+				return rep, err
+			}
+			continue
+		}
 		progress(sc.Name, "starting the testnet")
 		if current == nil || *current != sc.Params {
 			if err := r.Testnet.Up(ctx, sc.Params); err != nil {
@@ -169,39 +216,46 @@ func (r *Runner) Run(ctx context.Context, plan Plan) (*Report, error) {
 			p := sc.Params
 			current = &p
 		}
-		if err := r.resetLeak(ctx); err != nil {
+		nodes := sc.Params.Nodes()
+		if err := r.resetLeak(ctx, nodes); err != nil {
 			return rep, err
 		}
-		// The echo server for the path probe; already running is fine.
-		_ = r.Testnet.ExecDetached(ctx, "bob", "/lokinet-emu", "udpecho", "-port", "9000")
-		bob, err := r.Testnet.Whoami(ctx, "bob")
-		if err != nil {
-			return rep, err
+		pairs := NodePairs[:min(len(NodePairs), sc.Params.pairs())]
+		addrs := make([]string, len(pairs))
+		for k, pr := range pairs {
+			a, err := r.Testnet.Whoami(ctx, pr[1])
+			if err != nil {
+				return rep, err
+			}
+			addrs[k] = a
 		}
 		for i := 0; i < j.calls; i++ {
 			progress(sc.Name, fmt.Sprintf("call %d/%d", i+1, j.calls))
 			n := max(1, sc.Params.Concurrent)
-			results := make([]CallResult, n)
-			done := make(chan struct{}, n)
-			for c := range n {
-				cs := callSpec{scenario: sc.Name, index: i*n + c, params: sc.Params, duration: plan.Duration,
-					port: 7787 + c, dir: dir, cdir: "/results/" + runName + "/" + sc.Name, bob: bob}
-				if j.kill {
-					cs.tone, cs.killAt = true, plan.KillAt
+			var specs []callSpec
+			for k, pr := range pairs {
+				for c := range n {
+					cs := callSpec{scenario: sc.Name, index: len(sc.Calls) + len(specs), params: sc.Params, duration: plan.Duration,
+						port: 7787 + c, dir: dir, cdir: "/results/" + runName + "/" + sc.Name,
+						caller: pr[0], callee: pr[1], addr: addrs[k]}
+					if j.kill {
+						cs.tone, cs.killAt = true, plan.KillAt
+					}
+					specs = append(specs, cs)
 				}
-				go func() {
-					results[c] = r.runCall(ctx, cs)
-					done <- struct{}{}
-				}()
 			}
-			for range n {
-				<-done
+			results := make([]CallResult, len(specs))
+			var wg sync.WaitGroup
+			for c, cs := range specs {
+				wg.Go(func() { results[c] = r.runCall(ctx, cs) })
 			}
+			wg.Wait()
 			for _, res := range results {
 				if !res.OK {
 					rep.Failed++
 					r.log().Warn("call failed", "scenario", sc.Name, "index", res.Index, "err", res.Error)
 				}
+				res.setLoopback(rep.LoopbackMS)
 				sc.Calls = append(sc.Calls, res)
 			}
 			if ctx.Err() != nil {
@@ -209,7 +263,7 @@ func (r *Runner) Run(ctx context.Context, plan Plan) (*Report, error) {
 			}
 		}
 		sc.Leak = map[string]leak.Counts{}
-		for _, node := range []string{"alice", "bob"} {
+		for _, node := range nodes {
 			c, err := r.readLeak(ctx, node)
 			if err != nil {
 				return rep, err
@@ -251,8 +305,8 @@ func (r *Runner) Run(ctx context.Context, plan Plan) (*Report, error) {
 	return rep, nil
 }
 
-func (r *Runner) resetLeak(ctx context.Context) error {
-	for _, node := range []string{"alice", "bob"} {
+func (r *Runner) resetLeak(ctx context.Context, nodes []string) error {
+	for _, node := range nodes {
 		if _, err := r.Testnet.Exec(ctx, node, false, nil, nil, "/lokinet-emu", "leakcheck", "-reset", "-uid", strconv.Itoa(r.Testnet.UID)); err != nil {
 			return err
 		}
@@ -276,7 +330,7 @@ func (r *Runner) readLeak(ctx context.Context, node string) (leak.Counts, error)
 // lokicall's uid from alice and checks that the counters catch them.
 func (r *Runner) negativeControl(ctx context.Context, lp *LeakProof) error {
 	const n = 3
-	if err := r.resetLeak(ctx); err != nil {
+	if err := r.resetLeak(ctx, []string{"alice"}); err != nil {
 		return err
 	}
 	if _, err := r.Testnet.Exec(ctx, "alice", true, nil, nil, "/lokinet-emu", "leak", "-to", "10.89.0.11:1090", "-count", strconv.Itoa(n)); err != nil {
@@ -293,9 +347,9 @@ func (r *Runner) negativeControl(ctx context.Context, lp *LeakProof) error {
 
 var outageLine = regexp.MustCompile(`msg="path rebuilt".*outage_ms=(\d+)`)
 
-// lastOutage is the outage alice's node logged for its last path rebuild.
-func (r *Runner) lastOutage(ctx context.Context) float64 {
-	out, err := r.Testnet.Logs(ctx, "alice")
+// lastOutage is the outage a node logged for its last path rebuild.
+func (r *Runner) lastOutage(ctx context.Context, node string) float64 {
+	out, err := r.Testnet.Logs(ctx, node)
 	if err != nil {
 		return 0
 	}

@@ -4,53 +4,37 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/lokicall/lokicall/measure"
 )
 
-func TestDetectFindsDelayedChirps(t *testing.T) {
-	tr := DefaultChirpTrain
-	src, starts := tr.Render(6 * time.Second)
-	// The recording starts 100 ms after the source; each chirp arrives
-	// 173.25 ms after it was captured, with some noise and gain.
-	recStart := samples(100 * time.Millisecond)
-	delay := int(0.17325 * SampleRate)
-	rec := make([]int16, len(src))
-	for i, v := range src {
-		j := i + delay - recStart
-		if j >= 0 && j < len(rec) {
-			rec[j] = int16(float64(v) * 0.7)
+func TestRenderClicksMatchesAnalyze(t *testing.T) {
+	pcm, err := RenderClicks(DefaultClicks, 4*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Captured in 20 ms frames from t0; each sample played 180 ms after capture.
+	t0 := time.Unix(1700000000, 0)
+	var capture, playout []measure.Stamp
+	for i := 0; i < len(pcm); i += 960 {
+		at := t0.Add(time.Duration(i+960) * time.Second / SampleRate)
+		capture = append(capture, measure.Stamp{Sample: int64(i), Samples: 960, Time: at})
+		playout = append(playout, measure.Stamp{Sample: int64(i), Samples: 960, Time: t0.Add(time.Duration(i)*time.Second/SampleRate + 180*time.Millisecond)})
+	}
+	res, err := measure.Analyze(DefaultClicks, capture, pcm, playout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Clicks) != 4 {
+		t.Fatalf("found %d clicks, want 4", len(res.Clicks))
+	}
+	for _, c := range res.Clicks {
+		if d := c.Delay - 180*time.Millisecond; d < -time.Millisecond || d > time.Millisecond {
+			t.Errorf("click %d: delay %v, want 180ms", c.Index, c.Delay)
 		}
-	}
-	for i := range rec {
-		rec[i] += int16(200 * math.Sin(float64(i)))
-	}
-	dets := Detect(rec, tr.Chirp(), starts, -recStart, samples(900*time.Millisecond))
-	if len(dets) != len(starts) {
-		t.Fatalf("got %d detections for %d chirps", len(dets), len(starts))
-	}
-	for _, d := range dets {
-		if !d.Found {
-			t.Errorf("chirp %d not found (score %.2f)", d.Index, d.Score)
-			continue
+		if want := t0.Add(time.Duration(DefaultClicks.Position(c.Index) * int64(time.Second) / SampleRate)); !c.Captured.Equal(want) {
+			t.Errorf("click %d captured %v, want %v", c.Index, c.Captured, want)
 		}
-		// delay = recording offset + recording start − source offset
-		got := d.Offset + 100*time.Millisecond - d.SourceAt
-		if diff := got - 173250*time.Microsecond; diff < -50*time.Microsecond || diff > 50*time.Microsecond {
-			t.Errorf("chirp %d: delay %v, want 173.25ms", d.Index, got)
-		}
-	}
-}
-
-func TestDetectMissingChirp(t *testing.T) {
-	tr := DefaultChirpTrain
-	src, starts := tr.Render(3 * time.Second)
-	rec := make([]int16, len(src))
-	copy(rec, src)
-	for i := starts[1]; i < starts[1]+samples(tr.Length); i++ {
-		rec[i] = 0
-	}
-	dets := Detect(rec, tr.Chirp(), starts, 0, samples(900*time.Millisecond))
-	if !dets[0].Found || dets[1].Found || !dets[2].Found {
-		t.Fatalf("found %v %v %v, want true false true", dets[0].Found, dets[1].Found, dets[2].Found)
 	}
 }
 

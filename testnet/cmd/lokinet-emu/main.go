@@ -10,6 +10,9 @@
 //	lokinet-emu udpping [flags] ADDR[:PORT] UDP round trips to another node by name
 //	lokinet-emu leakcheck [flags]          leak counters of one uid (nftables), as JSON
 //	lokinet-emu leak [flags]               negative control: UDP sent outside Lokinet
+//	lokinet-emu turn [flags]               a STUN/TURN server counting packets by source
+//	lokinet-emu turnstats [flags]          a turn server's counters, as JSON
+//	lokinet-emu nftcount [flags]           nftables counters by address (and drops), as JSON
 //
 // Run "lokinet-emu ROLE -h" for a role's flags.
 package main
@@ -42,6 +45,9 @@ var commands = []command{
 	{"udpping", "UDP round trips to another node", runUDPPing},
 	{"leakcheck", "install or read the leak counters of lokicall's uid", runLeakCheck},
 	{"leak", "negative control: send UDP outside Lokinet", runLeak},
+	{"turn", "STUN/TURN server (pion/turn) counting packets by source", runTURN},
+	{"turnstats", "read (and -reset) a turn server's counters", runTURNStats},
+	{"nftcount", "nftables counters by source/destination, optional drops", runNFTCount},
 }
 
 // errUsage is returned for bad command lines; the flag package has already

@@ -3,7 +3,9 @@
 //
 //	testnet-runner call      one call alice → bob, results copied out
 //	testnet-runner ci        one 20 s call, the leak proof and its negative control
-//	testnet-runner measure   K calls, sweeps, a relay killed mid-call: the full report
+//	testnet-runner measure   a loopback baseline, K calls, sweeps, a relay killed mid-call: the full report
+//	testnet-runner modes     one call per connectivity mode (onion, p2p, relay, fallback)
+//	                         with testnet/compose.public.yaml's STUN/TURN server
 //
 // Results go to testnet/results/<date>-<name>-<params>/ (summary.md, run.json,
 // calls.csv, plots). It exits 0 when every call completed with audio and no
@@ -48,20 +50,24 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "modes" {
+		return runModes(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "call" && args[0] != "ci" && args[0] != "measure") {
-		fmt.Fprintln(stderr, "usage: testnet-runner call|ci|measure [flags]")
+		fmt.Fprintln(stderr, "usage: testnet-runner call|ci|measure|modes [flags]")
 		return 2
 	}
 	mode := args[0]
 	plan := runner.Plan{Name: mode, Base: runner.DefaultParams, Calls: 1, Duration: 10 * time.Second}
-	var sweeps sweepFlags
+	var sweeps, defaultSweeps sweepFlags
 	switch mode {
 	case "ci":
 		plan.Duration, plan.NegativeControl = 20*time.Second, true
 	case "measure":
 		plan.Calls, plan.Duration, plan.SweepCalls, plan.NegativeControl, plan.KillAt = 5, 20*time.Second, 2, true, 8*time.Second
-		for _, s := range []string{"hops=1,2,3,4", "delay=0ms,30ms", "jitter=10ms", "loss=0.02", "concurrent=2"} {
-			_ = sweeps.Set(s)
+		plan.Loopback = 3
+		for _, s := range []string{"hops=1,2,3,4", "delay=0ms,30ms", "jitter=10ms", "loss=0.02", "pairs=2,3,4"} {
+			_ = defaultSweeps.Set(s)
 		}
 	}
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
@@ -76,8 +82,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&plan.Base.Jitter, "jitter", plan.Base.Jitter, "base: per-link jitter (uniform ±)")
 	fs.Float64Var(&plan.Base.Loss, "loss", plan.Base.Loss, "base: per-link loss probability")
 	fs.IntVar(&plan.Base.Concurrent, "concurrent", plan.Base.Concurrent, "base: simultaneous calls alice → bob")
+	fs.IntVar(&plan.Loopback, "loopback", plan.Loopback, "loopback baseline: calls between two lokicall processes on the host, no network (0: none)")
+	lokicall := fs.String("lokicall", "testnet/build/lokicall", "lokicall executable on the host, for the loopback baseline")
+	pairsFile := fs.String("pairs-file", "testnet/compose.pairs.yaml", "compose override with the extra node pairs (carol → dave, ...) for -sweep pairs=N")
 	noSweeps := fs.Bool("no-sweeps", false, "drop the default sweeps")
-	fs.Var(&sweeps, "sweep", "vary one parameter: hops=1,2,3,4 | delay=0ms,30ms | jitter=... | loss=... | concurrent=... (repeatable)")
+	fs.Var(&sweeps, "sweep", "vary one parameter: hops=1,2,3,4 | delay=0ms,30ms | jitter=... | loss=... | concurrent=... | pairs=2,3,4 (repeatable)")
 	fs.IntVar(&plan.SweepCalls, "sweep-calls", plan.SweepCalls, "calls per sweep point (0: as -calls)")
 	fs.DurationVar(&plan.KillAt, "kill-at", plan.KillAt, "add a call during which a relay on alice's path is killed this long after audio starts (0: none)")
 	fs.BoolVar(&plan.NegativeControl, "negative-control", plan.NegativeControl, "leak on purpose at the end: the leak proof must catch it")
@@ -85,14 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	if *noSweeps {
-		sweeps = sweeps[:0]
-		for _, a := range args[1:] { // keep the ones given explicitly
-			if v, ok := strings.CutPrefix(strings.TrimLeft(a, "-"), "sweep="); ok {
-				sw, _ := runner.ParseSweep(v)
-				sweeps = append(sweeps, sw)
-			}
-		}
+	if !*noSweeps { // the mode's sweeps, then the ones given explicitly
+		sweeps = append(defaultSweeps, sweeps...)
 	}
 	plan.Sweeps = sweeps
 	level := slog.LevelInfo
@@ -106,8 +109,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	r := &runner.Runner{
-		Testnet:  &runner.Testnet{Compose: strings.Fields(*compose), UID: *uid, Logger: log},
+		Testnet:  &runner.Testnet{Compose: strings.Fields(*compose), UID: *uid, PairsFile: *pairsFile, Logger: log},
 		Results:  abs,
+		Lokicall: *lokicall,
 		Logger:   log,
 		Progress: progress(stderr),
 	}
