@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,7 +177,21 @@ func peerCommand(ctx context.Context, exe, dns string, args ...string) *exec.Cmd
 	cmd := exec.CommandContext(ctx, exe, full...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second
+	cmd.Env = demoEnv(os.Environ())
 	return cmd
+}
+
+// demoEnv keeps the user's lokicall settings (LOKICALL_* variables and the
+// configuration file) out of the demo's peers, so the demo behaves the same
+// on every machine.
+func demoEnv(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "LOKICALL_") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, "LOKICALL_CONFIG="+os.DevNull)
 }
 
 // start runs cmd, decoding its JSON event stream into p.
