@@ -21,6 +21,10 @@ const DefaultPort = 7787
 
 // DefaultFirstMessageTimeout bounds the wait for an incoming connection's
 // offer when Server.FirstMessageTimeout is zero.
+// DefaultMaxPending is how many connections may wait for their first
+// message at once.
+const DefaultMaxPending = 16
+
 const DefaultFirstMessageTimeout = 10 * time.Second
 
 // lingerTimeout bounds how long a refused connection waits for the caller to
@@ -45,6 +49,9 @@ type Server struct {
 	// are refused with busy. Nil means never busy. Two offers arriving
 	// together may both pass: Handle must still cope with a second call.
 	Busy func() bool
+	// MaxPending bounds the connections that have not yet sent their offer;
+	// more are closed at once. 0 means DefaultMaxPending.
+	MaxPending int
 	// OnBusy, if set, hears of each caller turned away as busy.
 	OnBusy func(caller lokinet.Address)
 
@@ -103,6 +110,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	}()
 
 	log := s.logger()
+	maxPending := s.MaxPending
+	if maxPending <= 0 {
+		maxPending = DefaultMaxPending
+	}
+	slots := make(chan struct{}, maxPending)
 	var backoff time.Duration
 	for {
 		nc, err := s.Listener.Accept()
@@ -125,7 +137,20 @@ func (s *Server) Serve(ctx context.Context) error {
 			continue
 		}
 		backoff = 0
-		wg.Go(func() { s.serveConn(ctx, nc) })
+		// Connections that have not yet made their offer are bounded, so
+		// that idle connections cannot pile up.
+		select {
+		case slots <- struct{}{}:
+		default:
+			log.Warn("signalling: too many connections waiting for their offer; closing one", "remote", nc.RemoteAddr())
+			_ = nc.Close()
+			continue
+		}
+		release := sync.OnceFunc(func() { <-slots })
+		wg.Go(func() {
+			defer release()
+			s.serveConn(ctx, nc, release)
+		})
 	}
 }
 
@@ -148,7 +173,7 @@ func (s *Server) logger() *slog.Logger {
 	return s.Logger
 }
 
-func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
+func (s *Server) serveConn(ctx context.Context, nc net.Conn, offered func()) {
 	c := NewConn(nc, ConnOptions{Logger: s.Logger})
 	remote := c.RemoteAddr()
 	log := s.logger().With("remote", remote)
@@ -210,6 +235,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	handed = true
+	offered()
 	s.Handle(ctx, &Incoming{Conn: c, Offer: offer, Caller: caller, Remote: remote})
 }
 

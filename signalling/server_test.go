@@ -420,3 +420,37 @@ func TestServeListenerFails(t *testing.T) {
 		t.Errorf("listener not closed")
 	}
 }
+
+// TestServerBoundsPendingConnections: connections that have not made their
+// offer are bounded; one over the bound is closed at once, and a freed slot
+// serves the next caller.
+func TestServerBoundsPendingConnections(t *testing.T) {
+	h := startServer(t, func(s *Server) { s.MaxPending = 1 })
+	idle := h.dialRaw(t)
+	if _, err := idle.Write([]byte{0}); err != nil { // one byte of a frame header: it holds its slot
+		t.Fatal(err)
+	}
+	extra := h.dialRaw(t)
+	_ = extra.SetReadDeadline(time.Now().Add(guard))
+	if _, err := extra.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a connection over the bound was not closed")
+	}
+	_ = idle.Close()
+	// The slot frees when the idle connection's goroutine notices.
+	deadline := time.Now().Add(guard)
+	for {
+		c := h.dial(t)
+		offer := newOffer(alice)
+		if err := c.Send(guarded(t), offer); err == nil {
+			select {
+			case in := <-h.incoming:
+				_ = in.Conn.Close()
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no caller was served after the idle connection closed")
+		}
+	}
+}
