@@ -19,12 +19,12 @@ import (
 // listener is bound to the Lokinet interface address only.
 const DefaultPort = 7787
 
-// DefaultFirstMessageTimeout bounds the wait for an incoming connection's
-// offer when Server.FirstMessageTimeout is zero.
 // DefaultMaxPending is how many connections may wait for their first
 // message at once.
 const DefaultMaxPending = 16
 
+// DefaultFirstMessageTimeout bounds the wait for an incoming connection's
+// offer when Server.FirstMessageTimeout is zero.
 const DefaultFirstMessageTimeout = 10 * time.Second
 
 // lingerTimeout bounds how long a refused connection waits for the caller to
