@@ -13,21 +13,11 @@ import (
 // LokicallStats is the "stats" event of lokicall --json.
 type LokicallStats = call.Stats
 
-// LiveSample is one "live" event of lokicall --json (call.LiveStats),
-// about once a second while audio flows. RTTMS is a round trip (RTCP).
+// LiveSample is one "live" event of lokicall --json, about once a second
+// while audio flows, with the event's time. RTTMS is a round trip (RTCP).
 type LiveSample struct {
-	Time            time.Time `json:"time"`
-	DurationMS      float64   `json:"duration_ms"`
-	RTTMS           float64   `json:"rtt_ms"`
-	OneWayMS        float64   `json:"one_way_ms"`
-	JitterMS        float64   `json:"jitter_ms"`
-	LossPercent     float64   `json:"loss_percent"`
-	JitterBufferMS  float64   `json:"jitter_buffer_ms"`
-	JitterTargetMS  float64   `json:"jitter_target_ms"`
-	FramesPlayed    uint64    `json:"frames_played"`
-	FramesConcealed uint64    `json:"frames_concealed"`
-	FramesRecovered uint64    `json:"frames_recovered"`
-	MOS             float64   `json:"mos"`
+	Time time.Time `json:"time"`
+	call.LiveStats
 }
 
 // event is one line of lokicall --json.

@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"github.com/lokicall/lokicall/call"
+
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +47,7 @@ func TestWriteReport(t *testing.T) {
 		c.setLoopback(60)
 		c.Callee.Stats = &LokicallStats{JitterMS: 5, MOS: 4.3}
 		for i := range 5 {
-			l := LiveSample{Time: t0.Add(time.Duration(i) * time.Second), RTTMS: 250, JitterMS: 5, JitterBufferMS: 40, FramesPlayed: uint64(50 * i)}
+			l := LiveSample{Time: t0.Add(time.Duration(i) * time.Second), LiveStats: call.LiveStats{RTTMS: 250, JitterMS: 5, JitterBufferMS: 40, FramesPlayed: uint64(50 * i)}}
 			c.Callee.Live = append(c.Callee.Live, l)
 			c.Caller.Live = append(c.Caller.Live, l)
 		}
