@@ -69,6 +69,11 @@ func newPeers(t *testing.T, aliceIP, bobIP string) (*peer, *peer) {
 	return a, b
 }
 
+// target is how a caller addresses p on the given signalling port.
+func (p *peer) target(port uint16) lokinet.Target {
+	return lokinet.Target{Host: p.node.Address.String(), Address: p.node.Address, Port: port}
+}
+
 func (p *peer) config(in, out string, d time.Duration) Config {
 	inSpec, err := media.ParseSpec(in)
 	if err != nil {
@@ -128,7 +133,7 @@ func TestCallPrivacyAndAudio(t *testing.T) {
 
 	watcher := watchSockets(2 * time.Millisecond)
 	done := listen(t, ctx, bob, ListenConfig{Config: bob.config("tone:660", "file:"+wav, 0), Port: 17787, Accept: AcceptAll, MaxCalls: 1})
-	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17787}
+	target := bob.target(17787)
 	stats, err := Dial(ctx, alice.config("tone:440", "null", 2*time.Second), target)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
@@ -208,7 +213,7 @@ func TestCallRejected(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	done := listen(t, ctx, bob, ListenConfig{Config: bob.config("silence", "null", 0), Port: 17788, Accept: DeclineAll, MaxCalls: 1})
-	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17788}
+	target := bob.target(17788)
 	if _, err := Dial(ctx, alice.config("tone:440", "null", time.Second), target); !errors.Is(err, ErrRejected) {
 		t.Fatalf("dial: %v, want ErrRejected", err)
 	}
@@ -287,7 +292,7 @@ func TestCallBusyRingTimeoutAndMissed(t *testing.T) {
 			t.Fatal("no ringing")
 		}
 	}
-	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17789}
+	target := bob.target(17789)
 
 	first := make(chan error, 1)
 	acfg := alice.config("silence", "null", 0)

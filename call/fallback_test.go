@@ -12,7 +12,6 @@ import (
 	"github.com/pion/transport/v5/stdnet"
 
 	"github.com/lokicall/lokicall/ice"
-	"github.com/lokicall/lokicall/lokinet"
 )
 
 // deadOnionMedia is the host network with UDP over the Lokinet range cut:
@@ -57,9 +56,7 @@ func deadOnion(t *testing.T) transport.Net {
 // the fallback before the TURN server saw its first packet. Without a
 // fallback the same call ends with a reason and the server sees nothing.
 func TestFallbackToRelay(t *testing.T) {
-	alice, bob := newPeers(t, "127.77.9.1", "127.77.9.2")
-	narrowRange(alice)
-	narrowRange(bob)
+	alice, bob := newExposedPeers(t, "127.77.9.1", "127.77.9.2")
 	server, turnConn := startTURN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -70,7 +67,7 @@ func TestFallbackToRelay(t *testing.T) {
 	acfg := alice.config("tone:440", "null", time.Second)
 	acfg.Servers, acfg.AllowIPExposure, acfg.Net = []ice.Server{server}, true, deadOnion(t)
 	acfg.Fallback, acfg.FallbackAfter = ice.ModeRelay, 3*time.Second
-	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17793}
+	target := bob.target(17793)
 	stats, err := Dial(ctx, acfg, target)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
@@ -99,9 +96,7 @@ func TestFallbackToRelay(t *testing.T) {
 }
 
 func TestNoFallbackWithoutConsent(t *testing.T) {
-	alice, bob := newPeers(t, "127.77.10.1", "127.77.10.2")
-	narrowRange(alice)
-	narrowRange(bob)
+	alice, bob := newExposedPeers(t, "127.77.10.1", "127.77.10.2")
 	server, turnConn := startTURN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -114,7 +109,7 @@ func TestNoFallbackWithoutConsent(t *testing.T) {
 	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: 17794, Accept: AcceptAll, MaxCalls: 2})
 	acfg := alice.config("silence", "null", time.Second)
 	acfg.Servers, acfg.Net, acfg.SetupTimeout = []ice.Server{server}, deadOnion(t), 3*time.Second
-	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17794}
+	target := bob.target(17794)
 	if _, err := Dial(ctx, acfg, target); !errors.Is(err, ErrMediaFailed) {
 		t.Errorf("no fallback: %v, want ErrMediaFailed", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/measure"
 )
 
@@ -42,7 +41,7 @@ func TestE2EMouthToEar(t *testing.T) {
 		acfg := alice.config("silence", "null", 8*time.Second)
 		acfg.Encoder.FrameDuration = frame
 		acfg.WrapSource = measure.ClickSource(clicks, nil, &capture)
-		target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: port}
+		target := bob.target(port)
 		if _, err := Dial(ctx, acfg, target); err != nil {
 			t.Fatalf("%v: dial: %v", frame, err)
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/pion/turn/v5"
 
 	"github.com/lokicall/lokicall/ice"
-	"github.com/lokicall/lokicall/lokinet"
 )
 
 // countingConn counts the packets a TURN server receives.
@@ -63,18 +62,22 @@ func startTURN(t *testing.T) (ice.Server, *countingConn) {
 	return s, cc
 }
 
-// narrowRange puts both test nodes' "Lokinet range" on 127.77.0.0/16 so that
-// the TURN server on 127.0.0.1 counts as outside Lokinet.
-func narrowRange(p *peer) {
-	p.node.Range = netip.MustParsePrefix("127.77.0.0/16")
+// newExposedPeers is newPeers with both nodes' "Lokinet range" narrowed to
+// 127.77.0.0/16, so that a TURN server on 127.0.0.1 counts as outside
+// Lokinet.
+func newExposedPeers(t *testing.T, aliceIP, bobIP string) (*peer, *peer) {
+	t.Helper()
+	alice, bob := newPeers(t, aliceIP, bobIP)
+	for _, p := range []*peer{alice, bob} {
+		p.node.Range = netip.MustParsePrefix("127.77.0.0/16")
+	}
+	return alice, bob
 }
 
 // TestRelayModeCall: with consent on both sides, a relay-mode call completes
 // with a relay candidate on each side, announced before any media packet.
 func TestRelayModeCall(t *testing.T) {
-	alice, bob := newPeers(t, "127.77.6.1", "127.77.6.2")
-	narrowRange(alice)
-	narrowRange(bob)
+	alice, bob := newExposedPeers(t, "127.77.6.1", "127.77.6.2")
 	server, turnConn := startTURN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -83,7 +86,7 @@ func TestRelayModeCall(t *testing.T) {
 	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: 17790, Accept: AcceptAll, MaxCalls: 1})
 	acfg := alice.config("tone:440", "null", time.Second)
 	acfg.Mode, acfg.Servers, acfg.AllowIPExposure = ice.ModeRelay, []ice.Server{server}, true
-	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17790}
+	target := bob.target(17790)
 	stats, err := Dial(ctx, acfg, target)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
@@ -108,13 +111,11 @@ func TestRelayModeCall(t *testing.T) {
 // TestExposingModesNeedConsent: without consent the caller refuses to start
 // and a callee refuses a caller who asks for an exposing mode.
 func TestExposingModesNeedConsent(t *testing.T) {
-	alice, bob := newPeers(t, "127.77.7.1", "127.77.7.2")
-	narrowRange(alice)
-	narrowRange(bob)
+	alice, bob := newExposedPeers(t, "127.77.7.1", "127.77.7.2")
 	server, _ := startTURN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17791}
+	target := bob.target(17791)
 
 	acfg := alice.config("silence", "null", time.Second)
 	acfg.Mode, acfg.Servers = ice.ModeP2P, []ice.Server{server}
@@ -145,7 +146,7 @@ func TestOnionIgnoresConfiguredServers(t *testing.T) {
 	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: 17792, Accept: AcceptAll, MaxCalls: 1})
 	acfg := alice.config("tone:440", "null", time.Second)
 	acfg.Servers, acfg.AllowIPExposure = []ice.Server{server}, true
-	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17792}
+	target := bob.target(17792)
 	stats, err := Dial(ctx, acfg, target)
 	if err != nil {
 		t.Fatal(err)
@@ -163,9 +164,7 @@ func TestOnionIgnoresConfiguredServers(t *testing.T) {
 // exposing modes but declines the call never gathers, so neither the caller
 // nor a TURN server learns its addresses.
 func TestExposingCalleeRevealsNothingBeforeAccept(t *testing.T) {
-	alice, bob := newPeers(t, "127.77.11.1", "127.77.11.2")
-	narrowRange(alice)
-	narrowRange(bob)
+	alice, bob := newExposedPeers(t, "127.77.11.1", "127.77.11.2")
 	server, turnConn := startTURN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -174,7 +173,7 @@ func TestExposingCalleeRevealsNothingBeforeAccept(t *testing.T) {
 	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: 17795, Accept: DeclineAll, MaxCalls: 1})
 	acfg := alice.config("silence", "null", time.Second)
 	acfg.Mode, acfg.AllowIPExposure = ice.ModeP2P, true // no servers: alice itself never contacts the TURN server
-	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17795}
+	target := bob.target(17795)
 	if _, err := Dial(ctx, acfg, target); !errors.Is(err, ErrRejected) {
 		t.Fatalf("dial: %v, want ErrRejected", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/media"
 )
 
@@ -33,7 +32,7 @@ func TestCallFrameSizes(t *testing.T) {
 			var mu sync.Mutex
 			var lives []LiveStats
 			acfg.OnStats = func(ls LiveStats) { mu.Lock(); lives = append(lives, ls); mu.Unlock() }
-			target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: port}
+			target := bob.target(port)
 			if _, err := Dial(ctx, acfg, target); err != nil {
 				t.Fatalf("dial: %v", err)
 			}
@@ -87,7 +86,7 @@ func TestCallMixedFrameSizes(t *testing.T) {
 	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: 17810, Accept: AcceptAll, MaxCalls: 1})
 	acfg := alice.config("tone:440", "null", 2*time.Second)
 	acfg.Encoder.FrameDuration = 40 * time.Millisecond
-	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17810}
+	target := bob.target(17810)
 	stats, err := Dial(ctx, acfg, target)
 	if err != nil {
 		t.Fatalf("dial: %v", err)

@@ -15,7 +15,6 @@ import (
 	"github.com/pion/transport/v5/vnet"
 
 	"github.com/lokicall/lokicall/ice"
-	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/media"
 )
 
@@ -167,7 +166,7 @@ func TestE2ELossyJitteryPath(t *testing.T) {
 	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: 17830, Accept: AcceptAll, MaxCalls: 1})
 	acfg := alice.config("silence", "null", 10*time.Second)
 	acfg.Net, acfg.WrapSource = nets[alice], babble
-	target := lokinet.Target{Host: bob.node.Address.String(), Address: bob.node.Address, Port: 17830}
+	target := bob.target(17830)
 	st, err := Dial(ctx, acfg, target)
 	if err != nil {
 		t.Fatalf("dial: %v", err)

@@ -42,14 +42,23 @@ type Side struct {
 	States map[string]time.Time `json:"states"`
 	// Live holds the "live" events in order.
 	Live []LiveSample `json:"live,omitempty"`
+	// Exposure is when the ip-exposure event came (zero if none).
+	Exposure time.Time `json:"ip_exposure,omitzero"`
 }
 
-// parseSide reads a lokicall process's JSON events.
+// parseSide reads a lokicall process's JSON events; a file that cannot be
+// read gives an empty Side.
 func parseSide(eventsPath string) Side {
+	s, _ := readSide(eventsPath)
+	return s
+}
+
+// readSide reads a lokicall process's JSON events.
+func readSide(eventsPath string) (Side, error) {
 	s := Side{States: map[string]time.Time{}}
 	b, err := os.ReadFile(eventsPath)
 	if err != nil {
-		return s
+		return s, err
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -74,11 +83,15 @@ func parseSide(eventsPath string) Side {
 				l.Time = ev.Time
 				s.Live = append(s.Live, l)
 			}
+		case "ip-exposure":
+			if s.Exposure.IsZero() {
+				s.Exposure = ev.Time
+			}
 		case "error":
 			s.Error = ev.Message
 		}
 	}
-	return s
+	return s, nil
 }
 
 // liveRTTs returns the non-zero RTCP round trips of the live events.

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -598,61 +597,18 @@ func modesWaitFor(done <-chan struct{}, path, substr string, timeout time.Durati
 	}
 }
 
-// modesEvent is one line of lokicall --json, as far as the modes need it.
-type modesEvent struct {
-	Time    time.Time `json:"time"`
-	Kind    string    `json:"event"`
-	State   string    `json:"state"`
-	Reason  string    `json:"reason"`
-	Message string    `json:"message"`
-	Mode    string    `json:"mode"`
-	Stats   *struct {
-		Mode            string  `json:"mode"`
-		SetupMS         float64 `json:"setup_ms"`
-		PacketsSent     uint64  `json:"packets_sent"`
-		PacketsReceived uint64  `json:"packets_received"`
-		FramesPlayed    uint64  `json:"frames_played"`
-		LocalCandidate  string  `json:"local_candidate"`
-		RemoteCandidate string  `json:"remote_candidate"`
-	} `json:"stats"`
-}
-
+// parseModesSide fills s from a lokicall process's JSON events.
 func parseModesSide(s *ModesSide, path string) {
-	s.States = map[string]time.Time{}
-	b, err := os.ReadFile(path)
+	side, err := readSide(path)
+	s.States = side.States
 	if err != nil {
 		s.Error = err.Error()
 		return
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var ev modesEvent
-		if json.Unmarshal(sc.Bytes(), &ev) != nil {
-			continue
-		}
-		switch ev.Kind {
-		case "state":
-			if _, ok := s.States[ev.State]; !ok {
-				s.States[ev.State] = ev.Time
-			}
-			if ev.State == "fallback" && s.Fallback.IsZero() {
-				s.Fallback = ev.Time
-			}
-			if ev.State == "ended" {
-				s.Reason = ev.Reason
-			}
-		case "ip-exposure":
-			if s.Exposure.IsZero() {
-				s.Exposure = ev.Time
-			}
-		case "error":
-			s.Error = ev.Message
-		case "stats":
-			if st := ev.Stats; st != nil {
-				s.Mode, s.LocalCandidate, s.RemoteCandidate = st.Mode, st.LocalCandidate, st.RemoteCandidate
-				s.PacketsSent, s.PacketsReceived, s.FramesPlayed, s.SetupMS = st.PacketsSent, st.PacketsReceived, st.FramesPlayed, st.SetupMS
-			}
-		}
+	s.Reason, s.Error = side.Reason, side.Error
+	s.Exposure, s.Fallback = side.Exposure, side.States["fallback"]
+	if st := side.Stats; st != nil {
+		s.Mode, s.LocalCandidate, s.RemoteCandidate = st.Mode, st.LocalCandidate, st.RemoteCandidate
+		s.PacketsSent, s.PacketsReceived, s.FramesPlayed, s.SetupMS = st.PacketsSent, st.PacketsReceived, st.FramesPlayed, st.SetupMS
 	}
 }

@@ -102,24 +102,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	abs, err := filepath.Abs(*results)
+	r, err := newRunner(stderr, level, *results, &runner.Testnet{Compose: strings.Fields(*compose), UID: *uid, PairsFile: *pairsFile})
 	if err != nil {
 		fmt.Fprintln(stderr, "testnet-runner:", err)
 		return 1
 	}
-	r := &runner.Runner{
-		Testnet:  &runner.Testnet{Compose: strings.Fields(*compose), UID: *uid, PairsFile: *pairsFile, Logger: log},
-		Results:  abs,
-		Lokicall: *lokicall,
-		Logger:   log,
-		Progress: progress(stderr),
-	}
+	r.Lokicall = *lokicall
 	rep, err := r.Run(ctx, plan)
-	if rep != nil && rep.Dir != "" {
-		if b, rerr := os.ReadFile(filepath.Join(rep.Dir, "summary.md")); rerr == nil {
-			fmt.Fprintf(stdout, "%s\n(written to %s)\n", b, rep.Dir)
-		}
+	if rep != nil {
+		printSummary(stdout, rep.Dir)
 	}
 	switch {
 	case err == nil:
@@ -145,5 +136,27 @@ func progress(w io.Writer) func(runner.Progress) {
 		}
 		bar := strings.Repeat("#", 20*(p.Step-1)/max(1, p.Total)) + strings.Repeat(".", 20-20*(p.Step-1)/max(1, p.Total))
 		fmt.Fprintf(w, "[%s] %3d/%d %7s elapsed, ~%s left  %s: %s\n", bar, p.Step, p.Total, p.Elapsed.Round(time.Second), eta, p.Scenario, p.What)
+	}
+}
+
+// newRunner makes a Runner that logs to stderr at level and writes its
+// results under results.
+func newRunner(stderr io.Writer, level slog.Level, results string, tn *runner.Testnet) (*runner.Runner, error) {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	abs, err := filepath.Abs(results)
+	if err != nil {
+		return nil, err
+	}
+	tn.Logger = log
+	return &runner.Runner{Testnet: tn, Results: abs, Logger: log, Progress: progress(stderr)}, nil
+}
+
+// printSummary shows a run's summary.md, if it wrote one.
+func printSummary(stdout io.Writer, dir string) {
+	if dir == "" {
+		return
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "summary.md")); err == nil {
+		fmt.Fprintf(stdout, "%s\n(written to %s)\n", b, dir)
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/lokicall/lokicall/testnet/runner"
@@ -53,23 +51,14 @@ func runModes(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	abs, err := filepath.Abs(*results)
+	r, err := newRunner(stderr, level, *results, &runner.Testnet{Compose: strings.Fields(*compose), UID: *uid})
 	if err != nil {
 		fmt.Fprintln(stderr, "testnet-runner:", err)
 		return 1
 	}
-	r := &runner.Runner{
-		Testnet:  &runner.Testnet{Compose: strings.Fields(*compose), UID: *uid, Logger: log},
-		Results:  abs,
-		Logger:   log,
-		Progress: progress(stderr),
-	}
 	rep, err := r.RunModes(ctx, plan)
-	if rep != nil && rep.Dir != "" {
-		if b, rerr := os.ReadFile(filepath.Join(rep.Dir, "summary.md")); rerr == nil {
-			fmt.Fprintf(stdout, "%s\n(written to %s)\n", b, rep.Dir)
-		}
+	if rep != nil {
+		printSummary(stdout, rep.Dir)
 	}
 	switch {
 	case err == nil:
