@@ -326,7 +326,7 @@ func (s *session) closeSignalling() {
 func (s *session) fallBack() error {
 	mode := s.cfg.Fallback
 	s.emit.emit(Event{Kind: EventState, CallID: s.callID, State: StateFallback, Peer: s.peer.String(),
-		Mode: string(mode), Reason: "onion-media-failed", Message: mode.Exposure()})
+		Mode: string(mode), Reason: "onion-media-failed", Message: ice.ExposureNotice(mode, s.cfg.Servers)})
 	s.tearDownMediaPath()
 	s.mode = mode
 	if err := s.setupMediaPath(); err != nil {
@@ -346,7 +346,7 @@ func (s *session) fallBack() error {
 // consented to.
 func (s *session) answerRestart(mode ice.Mode, offer string, ptime int) error {
 	s.emit.emit(Event{Kind: EventState, CallID: s.callID, State: StateFallback, Peer: s.peer.String(),
-		Mode: string(mode), Reason: "caller-fallback", Message: mode.Exposure()})
+		Mode: string(mode), Reason: "caller-fallback", Message: ice.ExposureNotice(mode, s.cfg.Servers)})
 	s.tearDownMediaPath()
 	s.mode = mode
 	if err := s.setupMediaPath(); err != nil {

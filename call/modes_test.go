@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -103,8 +104,10 @@ func TestRelayModeCall(t *testing.T) {
 	if turnConn.packets.Load() == 0 {
 		t.Error("the TURN server saw no packets")
 	}
-	if !alice.has(EventExposure, func(ev Event) bool { return ev.Mode == "relay" }) {
-		t.Error("no ip-exposure event announced the relay mode")
+	if !alice.has(EventExposure, func(ev Event) bool {
+		return ev.Mode == "relay" && strings.Contains(ev.Message, server.URL)
+	}) {
+		t.Error("no ip-exposure event announced the relay mode and named its TURN server")
 	}
 }
 

@@ -163,9 +163,10 @@ func (s *session) setupMediaPath() error {
 	if s.mode.ExposesIP() {
 		// Said before the endpoint exists: nothing has left through a
 		// non-Lokinet interface yet.
+		notice := ice.ExposureNotice(s.mode, s.cfg.Servers)
 		s.emit.emit(Event{Kind: EventExposure, CallID: s.callID, Peer: s.peer.String(), Mode: string(s.mode),
-			Message: s.mode.Exposure()})
-		s.log.Warn("call uses a mode that exposes the IP address", "mode", s.mode, "exposure", s.mode.Exposure())
+			Message: notice})
+		s.log.Warn("call uses a mode that exposes the IP address", "mode", s.mode, "exposure", notice)
 	}
 	ep, err := ice.NewEndpoint(ice.Config{
 		Mode:    s.mode,

@@ -1,6 +1,13 @@
 package ice
 
-import "fmt"
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/pion/stun/v4"
+)
 
 // Mode is a connectivity policy: which candidates are gathered and accepted,
 // and so who can learn the node's IP address.
@@ -44,4 +51,36 @@ func (m Mode) Exposure() string {
 	default:
 		return "nobody learns your IP address"
 	}
+}
+
+// ExposureNotice says, for the announcement that precedes a mode's first
+// packet, who learns the node's IP: Exposure, the servers the mode contacts,
+// and the server host names that will be looked up through the system's DNS
+// resolver, outside Lokinet (pion resolves them when it gathers).
+func ExposureNotice(m Mode, servers []Server) string {
+	if !m.ExposesIP() {
+		return m.Exposure()
+	}
+	var urls, lookups []string
+	for _, s := range servers {
+		if m == ModeRelay && !s.IsTURN() {
+			continue // relay mode gathers relay candidates only
+		}
+		urls = append(urls, s.URL)
+		u, err := stun.ParseURI(s.URL)
+		if err != nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(u.Host); err != nil && !slices.Contains(lookups, u.Host) {
+			lookups = append(lookups, u.Host)
+		}
+	}
+	notice := m.Exposure()
+	if len(urls) > 0 {
+		notice += "; servers: " + strings.Join(urls, ", ")
+	}
+	if len(lookups) > 0 {
+		notice += "; looked up through the system's DNS resolver, outside Lokinet: " + strings.Join(lookups, ", ")
+	}
+	return notice
 }

@@ -87,7 +87,7 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 	if !mode.ExposesIP() {
 		consentFor = fallback
 	}
-	allow, err := o.consent(g, consentFor)
+	allow, err := o.consent(g, consentFor, servers)
 	if err != nil {
 		return call.Config{}, err
 	}
@@ -165,14 +165,14 @@ func (o *callOptions) servers() ([]ice.Server, error) {
 // consent returns whether the user allows the IP-exposing modes. Calling in
 // one of them without --allow-ip-exposure asks at a terminal (the answer must
 // be typed out) and refuses elsewhere.
-func (o *callOptions) consent(g *globalOptions, mode ice.Mode) (bool, error) {
+func (o *callOptions) consent(g *globalOptions, mode ice.Mode, servers []ice.Server) (bool, error) {
 	if o.allowIPExposure || !mode.ExposesIP() {
 		return o.allowIPExposure, nil
 	}
 	if !g.term.interactive() {
-		return false, usageError{fmt.Errorf("%s mode: %s; pass --allow-ip-exposure (or set allow_ip_exposure in the config file) to accept that", mode, mode.Exposure())}
+		return false, usageError{fmt.Errorf("%s mode: %s; pass --allow-ip-exposure (or set allow_ip_exposure in the config file) to accept that", mode, ice.ExposureNotice(mode, servers))}
 	}
-	fmt.Fprintf(g.stderr, "%s mode: %s.\nType \"expose my IP\" to continue: ", mode, mode.Exposure())
+	fmt.Fprintf(g.stderr, "%s mode: %s.\nType \"expose my IP\" to continue: ", mode, ice.ExposureNotice(mode, servers))
 	line, _ := bufio.NewReader(g.stdin).ReadString('\n')
 	if strings.TrimSpace(line) != "expose my IP" {
 		return false, usageError{fmt.Errorf("%s mode not confirmed; nothing was sent", mode)}
