@@ -48,8 +48,13 @@ type PeerResolver func(ctx context.Context, peer lokinet.Address) (netip.Addr, e
 // ImportCandidate turns a candidate received from the peer into one pion can
 // use. The candidate must name the peer itself (a peer may not steer this node
 // towards third parties); the name is resolved through resolve, and the
-// result must lie in the Lokinet range and differ from the node's own IP.
+// result must lie in the Lokinet range and differ from the node's own IP. A
+// candidate that signalling would refuse as malformed is refused here too, so
+// that no field can smuggle text into the candidate line given to pion.
 func (e *Endpoint) ImportCandidate(ctx context.Context, c signalling.Candidate, peer lokinet.Address, resolve PeerResolver) (webrtc.ICECandidateInit, error) {
+	if err := c.Validate(); err != nil {
+		return webrtc.ICECandidateInit{}, fmt.Errorf("%w: %w", ErrRefusedCandidate, err)
+	}
 	if e.mode.ExposesIP() {
 		return e.importExposed(c)
 	}

@@ -182,6 +182,11 @@ func (e *Endpoint) finishAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 // gathers on every interface but Lokinet's, with the configured STUN and TURN
 // servers. The user has consented to exposing the IP address.
 func newExposedEndpoint(cfg Config, nw transport.Net, log *slog.Logger) (*Endpoint, error) {
+	for _, s := range cfg.Servers {
+		if _, err := ParseServer(s.URL, s.Username, s.Credential); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Mode == ModeRelay {
 		turn := false
 		for _, s := range cfg.Servers {

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-
-	"github.com/pion/stun/v4"
 )
 
 // Mode is a connectivity policy: which candidates are gathered and accepted,
@@ -67,7 +65,7 @@ func ExposureNotice(m Mode, servers []Server) string {
 			continue // relay mode gathers relay candidates only
 		}
 		urls = append(urls, s.URL)
-		u, err := stun.ParseURI(s.URL)
+		u, err := parseURI(s.URL)
 		if err != nil {
 			continue
 		}

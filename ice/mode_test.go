@@ -3,6 +3,8 @@ package ice
 import (
 	"strings"
 	"testing"
+
+	"github.com/pion/stun/v4"
 )
 
 func TestExposureNotice(t *testing.T) {
@@ -33,4 +35,27 @@ func TestExposureNotice(t *testing.T) {
 	if got := ExposureNotice(ModeOnion, servers); got != ModeOnion.Exposure() {
 		t.Errorf("onion notice %q names servers onion mode never contacts", got)
 	}
+}
+
+// FuzzParseServer: a server setting from flags or the config file never
+// panics the parser; an accepted one is a STUN server without credentials or
+// a TURN server with them, and pion takes its URL.
+func FuzzParseServer(f *testing.F) {
+	f.Add("stun:stun.example.org:3478", "", "")
+	f.Add("turn:turn.example.org?transport=tcp", "u", "p")
+	f.Add("turns:[2001:db8::1]:5349", "u", "p")
+	f.Add("turn:turn.example.org?transport=sctp", "u", "p")
+	f.Fuzz(func(t *testing.T, url, user, cred string) {
+		s, err := ParseServer(url, user, cred)
+		if err != nil {
+			return
+		}
+		if s.IsTURN() != (user != "" && cred != "") || (!s.IsTURN() && (user != "" || cred != "")) {
+			t.Fatalf("%q accepted with username %q and credential %q", url, user, cred)
+		}
+		if _, err := stun.ParseURI(s.URL); err != nil {
+			t.Fatalf("%q accepted but does not parse: %v", url, err)
+		}
+		_ = ExposureNotice(ModeP2P, []Server{s})
+	})
 }

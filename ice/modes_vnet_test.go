@@ -173,6 +173,8 @@ func TestParseServer(t *testing.T) {
 		{"stun:stun.example.org", "u", "p"},
 		{"turn:turn.example.org?transport=sctp", "u", "p"},
 		{"", "", ""},
+		{"turn:[::1]x", "u", "p"}, // pion/stun recurses forever on these
+		{"stuns:[b200d:]5", "", ""},
 	}
 	for _, b := range bad {
 		if _, err := ParseServer(b.url, b.user, b.cred); err == nil {

@@ -3,6 +3,8 @@ package ice
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
@@ -23,7 +25,7 @@ type Server struct {
 
 // ParseServer validates a server setting.
 func ParseServer(url, username, credential string) (Server, error) {
-	u, err := stun.ParseURI(url)
+	u, err := parseURI(url)
 	if err != nil {
 		return Server{}, fmt.Errorf("%w: %q: %w", ErrBadServer, url, err)
 	}
@@ -44,8 +46,25 @@ func ParseServer(url, username, credential string) (Server, error) {
 
 // IsTURN reports whether s is a TURN server.
 func (s Server) IsTURN() bool {
-	u, err := stun.ParseURI(s.URL)
+	u, err := parseURI(s.URL)
 	return err == nil && (u.Scheme == stun.SchemeTypeTURN || u.Scheme == stun.SchemeTypeTURNS)
+}
+
+// parseURI is stun.ParseURI guarded against the inputs it recurses on until
+// the stack overflows (pion/stun v4.0.1): it adds the default port to a URI
+// without one and parses again, forever when the host part still has no port
+// after that, as in "turn:[::1]x".
+func parseURI(raw string) (*stun.URI, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := net.SplitHostPort(u.Opaque); err != nil {
+		if _, _, err := net.SplitHostPort(u.Opaque + ":3478"); err != nil {
+			return nil, fmt.Errorf("host and port %q: %w", u.Opaque, err)
+		}
+	}
+	return stun.ParseURI(raw)
 }
 
 func iceServers(servers []Server) []webrtc.ICEServer {

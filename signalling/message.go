@@ -488,6 +488,15 @@ func nonPrintable(s string) int {
 	return -1
 }
 
+// Validate reports what, if anything, makes c malformed: the checks Decode
+// applies to a received candidate, for code that builds one another way.
+func (c Candidate) Validate() error {
+	if err := checkCandidate(c); err != nil {
+		return fmt.Errorf("%w: candidate.%w", ErrMalformed, err)
+	}
+	return nil
+}
+
 func checkCandidate(c Candidate) error {
 	if c.Foundation == "" || len(c.Foundation) > maxFoundationLen {
 		return fmt.Errorf("foundation: want 1 to %d characters, got %d", maxFoundationLen, len(c.Foundation))
