@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 
@@ -265,15 +266,17 @@ func checkContact(name, addr string) error {
 	return nil
 }
 
-// CheckName reports whether name can be a contact's name: not empty, no
-// control characters, and not itself a .loki name or address, so that
-// `lokicall call NAME` is never ambiguous.
+// CheckName reports whether name can be a contact's name: not empty, UTF-8
+// text without control characters, and not itself a .loki name or address,
+// so that `lokicall call NAME` is never ambiguous.
 func CheckName(name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
 		return fmt.Errorf("%w: empty name", ErrBadContact)
 	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		return fmt.Errorf("%w: name %q has control characters", ErrBadContact, name)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: name %q is not UTF-8 text", ErrBadContact, name)
 	case strings.HasSuffix(strings.ToLower(name), ".loki"), strings.Contains(name, ":"):
 		return fmt.Errorf("%w: name %q looks like an address; pick a plain name", ErrBadContact, name)
 	}

@@ -172,7 +172,7 @@ func TestEditRefusesLayoutItCannotChange(t *testing.T) {
 
 func TestAddContactRejectsBadNames(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "config.toml")
-	for _, name := range []string{"", "  ", "bob.loki", "a:1", "x\ny"} {
+	for _, name := range []string{"", "  ", "bob.loki", "a:1", "x\ny", "\xff"} {
 		if _, err := config.AddContact(p, name, lokinettest.RandomAddress()); !errors.Is(err, config.ErrBadContact) {
 			t.Errorf("AddContact(%q) = %v, want ErrBadContact", name, err)
 		}

@@ -24,7 +24,13 @@ func AddContact(path, name string, addr lokinet.Address) (replaced bool, err err
 	if err := CheckName(name); err != nil {
 		return false, err
 	}
-	err = edit(path, func(lines []string) ([]string, error) {
+	err = edit(path, func(orig *File, lines []string) ([]string, error) {
+		if old, ok := orig.Contacts[name]; ok && old == addr.String() {
+			// Nothing to change; a line found below could be one that only
+			// looks like the entry, inside a multi-line string.
+			replaced = true
+			return lines, nil
+		}
 		start, end, found := contactsSection(lines)
 		entry := quoteKey(name) + " = " + strconv.Quote(addr.String())
 		if !found {
@@ -58,14 +64,18 @@ func AddContact(path, name string, addr lokinet.Address) (replaced bool, err err
 // RemoveContact deletes contact name from the file at path, the same way
 // AddContact edits it. A name that is not there gives ErrNoContact.
 func RemoveContact(path, name string) error {
-	return edit(path, func(lines []string) ([]string, error) {
-		start, end, found := contactsSection(lines)
-		if !found {
+	return edit(path, func(orig *File, lines []string) ([]string, error) {
+		if _, ok := orig.Contacts[name]; !ok {
 			return nil, fmt.Errorf("%w: %q", ErrNoContact, name)
 		}
-		i := findKey(lines, start, end, name)
+		start, end, found := contactsSection(lines)
+		i := -1
+		if found {
+			i = findKey(lines, start, end, name)
+		}
 		if i < 0 {
-			return nil, fmt.Errorf("%w: %q", ErrNoContact, name)
+			// Not on a line of its own in the table: the check refuses.
+			return lines, nil
 		}
 		return append(lines[:i:i], lines[i+1:]...), nil
 	}, func(f *File) error {
@@ -76,18 +86,20 @@ func RemoveContact(path, name string) error {
 	})
 }
 
-// edit reads the file, changes its lines, checks that the result still
-// parses and says what check wants, and writes it back atomically.
-func edit(path string, change func([]string) ([]string, error), check func(*File) error) error {
+// edit reads the file, changes its lines (knowing what the file held),
+// checks that the result still parses and says what check wants, and writes
+// it back atomically.
+func edit(path string, change func(*File, []string) ([]string, error), check func(*File) error) error {
 	data, err := os.ReadFile(path)
 	mode := fs.FileMode(0o600)
+	orig := &File{}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		data = nil
 	case err != nil:
 		return fmt.Errorf("config: %w", err)
 	default:
-		if _, _, err := parse(data); err != nil {
+		if orig, _, err = parse(data); err != nil {
 			return fmt.Errorf("config %s: %w", path, err)
 		}
 		if st, err := os.Stat(path); err == nil {
@@ -99,7 +111,7 @@ func edit(path string, change func([]string) ([]string, error), check func(*File
 	if text != "" {
 		lines = strings.Split(text, "\n")
 	}
-	lines, err = change(lines)
+	lines, err = change(orig, lines)
 	if err != nil {
 		return err
 	}
@@ -154,8 +166,8 @@ func writeAtomic(path string, data []byte, mode fs.FileMode) error {
 
 var tableHeader = regexp.MustCompile(`^\s*\[`)
 
-// contactsSection finds the [contacts] table: the header's line and the
-// index of the line after its last line.
+// contactsSection finds the [contacts] table, however its name is cased:
+// the header's line and the index of the line after its last line.
 func contactsSection(lines []string) (start, end int, found bool) {
 	start = -1
 	for i, l := range lines {
@@ -165,7 +177,7 @@ func contactsSection(lines []string) (start, end int, found bool) {
 		if start >= 0 {
 			return start, i, true
 		}
-		if headerName(l) == "contacts" {
+		if strings.EqualFold(headerName(l), "contacts") { // as parse matches it
 			start = i
 		}
 	}
