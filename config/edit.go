@@ -25,10 +25,11 @@ func AddContact(path, name string, addr lokinet.Address) (replaced bool, err err
 		return false, err
 	}
 	err = edit(path, func(orig *File, lines []string) ([]string, error) {
-		if old, ok := orig.Contacts[name]; ok && old == addr.String() {
+		old, ok := orig.Contacts[name]
+		replaced = ok
+		if ok && old == addr.String() {
 			// Nothing to change; a line found below could be one that only
 			// looks like the entry, inside a multi-line string.
-			replaced = true
 			return lines, nil
 		}
 		start, end, found := contactsSection(lines)
@@ -40,7 +41,6 @@ func AddContact(path, name string, addr lokinet.Address) (replaced bool, err err
 			return append(lines, "[contacts]", entry), nil
 		}
 		if i := findKey(lines, start, end, name); i >= 0 {
-			replaced = true
 			lines[i] = entry
 			return lines, nil
 		}

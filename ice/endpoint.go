@@ -182,19 +182,15 @@ func (e *Endpoint) finishAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 // gathers on every interface but Lokinet's, with the configured STUN and TURN
 // servers. The user has consented to exposing the IP address.
 func newExposedEndpoint(cfg Config, nw transport.Net, log *slog.Logger) (*Endpoint, error) {
+	turn := false
 	for _, s := range cfg.Servers {
 		if _, err := ParseServer(s.URL, s.Username, s.Credential); err != nil {
 			return nil, err
 		}
+		turn = turn || s.IsTURN()
 	}
-	if cfg.Mode == ModeRelay {
-		turn := false
-		for _, s := range cfg.Servers {
-			turn = turn || s.IsTURN()
-		}
-		if !turn {
-			return nil, fmt.Errorf("%w: relay mode needs a TURN server", ErrBadServer)
-		}
+	if cfg.Mode == ModeRelay && !turn {
+		return nil, fmt.Errorf("%w: relay mode needs a TURN server", ErrBadServer)
 	}
 	e := &Endpoint{node: cfg.Node, mode: cfg.Mode, servers: iceServers(cfg.Servers), log: log}
 	api, err := e.buildAPI(nw, cfg.Timers.withDefaults(cfg.Mode))

@@ -61,14 +61,11 @@ func ExposureNotice(m Mode, servers []Server) string {
 	}
 	var urls, lookups []string
 	for _, s := range servers {
-		if m == ModeRelay && !s.IsTURN() {
-			continue // relay mode gathers relay candidates only
+		u, err := parseURI(s.URL)
+		if err != nil || (m == ModeRelay && !isTURN(u)) {
+			continue // unusable, or a STUN server relay mode never contacts
 		}
 		urls = append(urls, s.URL)
-		u, err := parseURI(s.URL)
-		if err != nil {
-			continue
-		}
 		if _, err := netip.ParseAddr(u.Host); err != nil && !slices.Contains(lookups, u.Host) {
 			lookups = append(lookups, u.Host)
 		}

@@ -47,7 +47,12 @@ func ParseServer(url, username, credential string) (Server, error) {
 // IsTURN reports whether s is a TURN server.
 func (s Server) IsTURN() bool {
 	u, err := parseURI(s.URL)
-	return err == nil && (u.Scheme == stun.SchemeTypeTURN || u.Scheme == stun.SchemeTypeTURNS)
+	return err == nil && isTURN(u)
+}
+
+// isTURN reports whether u names a TURN server.
+func isTURN(u *stun.URI) bool {
+	return u.Scheme == stun.SchemeTypeTURN || u.Scheme == stun.SchemeTypeTURNS
 }
 
 // parseURI is stun.ParseURI guarded against the inputs it recurses on until

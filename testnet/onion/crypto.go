@@ -70,6 +70,12 @@ func nodeHop(relay *ecdh.PublicKey) (*hopKeys, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("onion: ephemeral key: %w", err)
 	}
+	return nodeHopWith(eph, relay)
+}
+
+// nodeHopWith derives the keys a node shares with relay from its ephemeral
+// key eph, and returns eph's public half for the relay's build record.
+func nodeHopWith(eph *ecdh.PrivateKey, relay *ecdh.PublicKey) (*hopKeys, []byte, error) {
 	shared, err := eph.ECDH(relay)
 	if err != nil {
 		return nil, nil, fmt.Errorf("onion: key agreement: %w", err)
@@ -77,6 +83,13 @@ func nodeHop(relay *ecdh.PublicKey) (*hopKeys, []byte, error) {
 	pub := eph.PublicKey().Bytes()
 	k, err := deriveHopKeys(shared, pub, relay.Bytes())
 	return k, pub, err
+}
+
+// sealBuild seals the build record rec of path id for the hop that shares k,
+// prefixed with the node's ephemeral public key eph and the nonce.
+func sealBuild(k *hopKeys, eph []byte, nonce Nonce, id PathID, rec buildRecord) []byte {
+	b := append(append([]byte{}, eph...), nonce[:]...)
+	return k.build.Seal(b, nonce[:], rec.marshal(), id[:])
 }
 
 // relayHopKeys derives the keys a relay shares with the node whose ephemeral

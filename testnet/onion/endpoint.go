@@ -369,9 +369,7 @@ func (e *Endpoint) build(ctx context.Context, avoid []netip.AddrPort) (*clientPa
 		if i < n-1 {
 			rec.next, rec.nextID = relays[i+1].Addr, ids[i+1]
 		}
-		nonce := randomNonce()
-		b := append(append([]byte{}, ephs[i]...), nonce[:]...)
-		sealed = p.hops[i].build.Seal(b, nonce[:], rec.marshal(), ids[i][:])
+		sealed = sealBuild(p.hops[i], ephs[i], randomNonce(), ids[i], rec)
 	}
 	e.mu.Lock()
 	e.paths[p.id] = p

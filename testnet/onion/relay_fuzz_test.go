@@ -18,12 +18,7 @@ func fixedHop(tb testing.TB, relay *ecdh.PublicKey, seed byte) (*hopKeys, []byte
 	if err != nil {
 		tb.Fatal(err)
 	}
-	shared, err := eph.ECDH(relay)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	pub := eph.PublicKey().Bytes()
-	k, err := deriveHopKeys(shared, pub, relay.Bytes())
+	k, pub, err := nodeHopWith(eph, relay)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -33,16 +28,14 @@ func fixedHop(tb testing.TB, relay *ecdh.PublicKey, seed byte) (*hopKeys, []byte
 // sealedBuild is the build packet a node sends to open path id through the
 // relay it shares k with.
 func sealedBuild(k *hopKeys, eph []byte, id PathID, rec buildRecord) []byte {
-	n := Nonce{0xb0, id[0]}
-	b := append(append([]byte{}, eph...), n[:]...)
-	return buildPacket(id, k.build.Seal(b, n[:], rec.marshal(), id[:]))
+	return buildPacket(id, sealBuild(k, eph, Nonce{0xb0, id[0]}, id, rec))
 }
 
 // sealedDown is a down packet carrying msg on path id, one layer sealed
 // with k.
 func sealedDown(k *hopKeys, id PathID, msg []byte) []byte {
 	n := Nonce{0xd0, id[0], byte(len(msg))}
-	return layered{typ: pktDown, id: id, nonce: n, body: k.down.Seal(nil, n[:], msg, nil)}.marshal()
+	return layered{typ: pktDown, id: id, nonce: n, body: sealDown([]*hopKeys{k}, n, msg)}.marshal()
 }
 
 // FuzzRelayHandle feeds arbitrary packets, from the node, the next hop or a
