@@ -17,21 +17,24 @@ func (s *session) collectStats() *Stats {
 	if first := s.firstAudio.Load(); first != 0 {
 		st.SetupMS = ms(time.Unix(0, first).Sub(s.start))
 	}
-	s.mu.Lock()
-	connectedAt := s.connectedAt
-	s.mu.Unlock()
-	if !connectedAt.IsZero() {
-		st.ConnectMS = ms(connectedAt.Sub(s.start))
+	p := s.currentPath()
+	if p != nil {
+		if at := p.connectedTime(); !at.IsZero() {
+			st.ConnectMS = ms(at.Sub(s.start))
+		}
 	}
 	if !s.mediaStarted.IsZero() {
 		st.MediaMS = ms(time.Since(s.mediaStarted))
 	}
-	if s.pc != nil {
-		s.addPionStats(st, s.pc.GetStats())
+	if p != nil {
+		s.addPionStats(st, p.pc.GetStats())
+		addStreamStats(st, p)
 	}
-	s.addStreamStats(st)
-	if s.receiver != nil {
-		rs := s.receiver.Stats()
+	s.mu.Lock()
+	receiver := s.receiver
+	s.mu.Unlock()
+	if receiver != nil {
+		rs := receiver.Stats()
 		st.FramesPlayed = rs.Played
 		st.FramesConcealed = rs.Concealed
 		st.FramesRecovered = rs.Recovered
@@ -81,21 +84,18 @@ func (s *session) addPionStats(st *Stats, report webrtc.StatsReport) {
 	}
 }
 
-// addStreamStats adds the RTP figures of the two audio streams.
-func (s *session) addStreamStats(st *Stats) {
-	if s.ep == nil || s.rtp == nil {
-		return // a fallback's media path was never built
-	}
-	if enc := s.rtp.Sender().GetParameters().Encodings; len(enc) > 0 {
-		if out, ok := s.ep.StreamStats(uint32(enc[0].SSRC)); ok {
+// addStreamStats adds the RTP figures of the two audio streams of p.
+func addStreamStats(st *Stats, p *mediaPath) {
+	if enc := p.rtp.Sender().GetParameters().Encodings; len(enc) > 0 {
+		if out, ok := p.ep.StreamStats(uint32(enc[0].SSRC)); ok {
 			st.PacketsSent = out.OutboundRTPStreamStats.PacketsSent
 			if out.RemoteInboundRTPStreamStats.RoundTripTimeMeasurements > 0 {
 				st.RTTMS = ms(out.RemoteInboundRTPStreamStats.RoundTripTime)
 			}
 		}
 	}
-	if ssrc := s.remoteSSRC.Load(); ssrc != 0 {
-		if in, ok := s.ep.StreamStats(ssrc); ok {
+	if ssrc := p.remoteSSRC.Load(); ssrc != 0 {
+		if in, ok := p.ep.StreamStats(ssrc); ok {
 			st.PacketsReceived = in.InboundRTPStreamStats.PacketsReceived
 			st.PacketsLost = in.InboundRTPStreamStats.PacketsLost
 			st.JitterMS = in.InboundRTPStreamStats.Jitter * 1000

@@ -162,5 +162,5 @@ func AcceptAll(context.Context, lokinet.Address) Decision { return Decision{Acce
 
 // DeclineAll declines every call with reason "declined".
 func DeclineAll(context.Context, lokinet.Address) Decision {
-	return Decision{Reason: "declined"}
+	return Decision{Reason: signalling.ReasonDeclined}
 }

@@ -68,7 +68,7 @@ func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error
 		_ = conn.Close()
 		return nil, err
 	}
-	sdp, err := s.localDescription(webrtc.SDPTypeOffer)
+	sdp, err := s.localDescription(webrtc.SDPTypeOffer, false)
 	if err == nil {
 		err = s.send(signalling.Message{Type: signalling.TypeOffer, From: cfg.Node.Address.String(), SDP: sdp, Mode: string(s.mode), Ptime: s.ptime()})
 	}
@@ -76,7 +76,7 @@ func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error
 		err = s.localDescriptionSent()
 	}
 	if err != nil {
-		return s.finish(ending{err: err, reason: "error"})
+		return s.finish(ending{err: err, reason: signalling.ReasonError})
 	}
 	s.state(StateOffering, "")
 	return s.run(ctx, nil)

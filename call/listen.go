@@ -71,15 +71,15 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 		},
 		Busy: busy.Load,
 		OnBusy: func(caller lokinet.Address) {
-			lc.Events.emit(Event{Kind: EventMissed, Peer: caller.String(), Reason: "busy",
+			lc.Events.emit(Event{Kind: EventMissed, Peer: caller.String(), Reason: signalling.ReasonBusy,
 				Message: "missed call from " + caller.String() + ": you were in another call"})
 			log.Info("call log: missed call while busy", "caller", caller)
 		},
 		Handle: func(ctx context.Context, in *signalling.Incoming) {
 			if !busy.CompareAndSwap(false, true) {
-				lc.Events.emit(Event{Kind: EventMissed, Peer: in.Caller.String(), Reason: "busy",
+				lc.Events.emit(Event{Kind: EventMissed, Peer: in.Caller.String(), Reason: signalling.ReasonBusy,
 					Message: "missed call from " + in.Caller.String() + ": you were in another call"})
-				_ = in.Conn.Send(ctx, signalling.Message{Version: signalling.Version, Type: signalling.TypeBusy, CallID: in.Offer.CallID, Reason: "busy"})
+				_ = in.Conn.Send(ctx, signalling.Message{Version: signalling.Version, Type: signalling.TypeBusy, CallID: in.Offer.CallID, Reason: signalling.ReasonBusy})
 				_ = in.Conn.CloseLinger(ctx, signallingLinger)
 				return
 			}
@@ -132,10 +132,10 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 	if err != nil {
 		// The caller asks for a mode this callee has not consented to.
 		_ = in.Conn.Send(ctx, signalling.Message{Version: signalling.Version, Type: signalling.TypeReject,
-			CallID: in.Offer.CallID, Reason: "mode-refused"})
+			CallID: in.Offer.CallID, Reason: signalling.ReasonModeRefused})
 		_ = in.Conn.CloseLinger(ctx, signallingLinger)
 		cfg.Events.emit(Event{Kind: EventState, CallID: in.Offer.CallID, State: StateEnded, Peer: in.Caller.String(),
-			Reason: "mode-refused", Message: err.Error()})
+			Reason: signalling.ReasonModeRefused, Message: err.Error()})
 		return nil, fmt.Errorf("%w: caller asked for %s mode", ErrRejected, in.Offer.Mode)
 	}
 	s, err := newSession(cfg, mode, signalling.Callee, in.Offer.CallID, in.Conn, in.Caller, in.Remote.Addr(), start)
@@ -144,17 +144,17 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 		return nil, err
 	}
 	if err := s.machine.Received(signalling.TypeOffer); err != nil {
-		return s.finish(ending{err: fmt.Errorf("%w: %w", ErrProtocol, err), reason: "protocol-error", notify: signalling.TypeReject})
+		return s.finish(ending{err: fmt.Errorf("%w: %w", ErrProtocol, err), reason: signalling.ReasonProtocolError, notify: signalling.TypeReject})
 	}
 	s.state(StateIncoming, "")
 	if err := s.applyRemoteDescription(webrtc.SDPTypeOffer, in.Offer.SDP); err != nil {
-		return s.finish(ending{err: err, reason: "bad-offer", notify: signalling.TypeReject})
+		return s.finish(ending{err: err, reason: signalling.ReasonBadOffer, notify: signalling.TypeReject})
 	}
 	if err := s.peerPtime(in.Offer.Ptime); err != nil {
-		return s.finish(ending{err: err, reason: "error", notify: signalling.TypeReject})
+		return s.finish(ending{err: err, reason: signalling.ReasonError, notify: signalling.TypeReject})
 	}
 	if err := s.send(signalling.Message{Type: signalling.TypeRinging}); err != nil {
-		return s.finish(ending{err: err, reason: "error"})
+		return s.finish(ending{err: err, reason: signalling.ReasonError})
 	}
 	if s.mode.ExposesIP() {
 		// Nothing that reveals this node's addresses (its answer and
@@ -162,7 +162,7 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 		// has accepted the call.
 		s.deferredAnswer = true
 	} else if err := s.sendAnswer(); err != nil {
-		return s.finish(ending{err: err, reason: "error", notify: signalling.TypeReject})
+		return s.finish(ending{err: err, reason: signalling.ReasonError, notify: signalling.TypeReject})
 	}
 	s.state(StateRinging, "")
 
@@ -176,7 +176,7 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 	go func() {
 		d := policy(pctx, in.Caller)
 		if pctx.Err() != nil && !d.Accept {
-			d = Decision{Reason: "timeout"}
+			d = Decision{Reason: signalling.ReasonTimeout}
 		}
 		decisions <- d
 	}()

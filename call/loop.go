@@ -13,6 +13,48 @@ import (
 	"github.com/lokicall/lokicall/signalling"
 )
 
+// phase is where a call stands as the session loop sees it. The signalling
+// Machine keeps the protocol state (who may send what); the phase adds what
+// only this side knows: whether its media path is up and audio runs.
+type phase int
+
+const (
+	// phaseSetup: before accept; the media path may connect meanwhile.
+	phaseSetup phase = iota
+	// phaseAccepted: accepted; audio starts when the media path connects.
+	phaseAccepted
+	// phaseActive: audio runs.
+	phaseActive
+)
+
+var phaseNames = [...]string{"setup", "accepted", "active"}
+
+func (p phase) String() string {
+	if p < 0 || int(p) >= len(phaseNames) {
+		return fmt.Sprintf("phase(%d)", int(p))
+	}
+	return phaseNames[p]
+}
+
+// callState is the session loop's state. Only the loop goroutine reads or
+// writes it, through the session's event methods (on*).
+type callState struct {
+	phase phase
+	// fellBack: the caller has moved the media to its fallback mode.
+	fellBack bool
+	// onionFailed: the onion path failed before accept; fall back on accept.
+	onionFailed bool
+	// connected is the current media path's connected signal while the loop
+	// waits for it; nil once seen.
+	connected <-chan struct{}
+	// decisions carries the callee's accept decision; nil once taken.
+	decisions <-chan Decision
+
+	ringTimer  <-chan time.Time
+	setupTimer <-chan time.Time
+	endTimer   <-chan time.Time
+}
+
 // run drives the session until the call ends, then releases everything and
 // reports the statistics. decisions carries the callee's accept policy result
 // and is nil on the caller's side.
@@ -22,192 +64,229 @@ func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, e
 	s.readStarted = true
 	go s.readLoop(rctx)
 
-	var (
-		accepted    bool
-		fellBack    bool
-		onionFailed bool
-		connected   = s.connected
-		ringTimer   <-chan time.Time
-		setupTimer  <-chan time.Time
-		endTimer    <-chan time.Time
-	)
+	s.loop = callState{connected: s.currentPath().connected, decisions: decisions}
 	if s.role == signalling.Caller {
 		// The callee ends ringing itself; the caller waits a little longer
 		// so the callee's own reason arrives first.
-		ringTimer = time.After(s.cfg.ringTimeout() + 5*time.Second)
+		s.loop.ringTimer = time.After(s.cfg.ringTimeout() + 5*time.Second)
 	}
-
-	maybeStart := func() error {
-		if !accepted || connected != nil || !s.mediaStarted.IsZero() {
-			return nil
-		}
-		if err := s.startMedia(ctx); err != nil {
-			return err
-		}
-		s.state(StateActive, "")
-		if s.cfg.Duration > 0 {
-			endTimer = time.After(s.cfg.Duration)
-		}
-		return nil
-	}
-	canFallBack := func() bool {
-		return s.role == signalling.Caller && s.cfg.Fallback != "" && !fellBack && s.mediaStarted.IsZero()
-	}
-	fallback := func() error {
-		fellBack = true
-		if err := s.fallBack(); err != nil {
-			return err
-		}
-		connected = s.connected
-		setupTimer = time.After(s.cfg.setupTimeout())
-		return nil
-	}
-	accept := func() error {
-		accepted = true
-		ringTimer = nil
-		s.state(StateAccepted, "")
-		if onionFailed && canFallBack() {
-			return fallback()
-		}
-		if connected != nil {
-			limit := s.cfg.setupTimeout()
-			if canFallBack() {
-				limit = min(limit, s.cfg.fallbackAfter())
-			}
-			setupTimer = time.After(limit)
-		}
-		return maybeStart()
-	}
-
-	end := func() ending {
-		for {
-			select {
-			case <-ctx.Done():
-				if !s.mediaStarted.IsZero() {
-					return ending{reason: "completed", notify: signalling.TypeHangup}
-				}
-				return ending{err: ctx.Err(), reason: "cancelled", notify: signalling.TypeHangup}
-
-			case in := <-s.inbox:
-				if in.err == nil {
-					if e, done := s.handle(ctx, in.msg, accept); done {
-						return e
-					}
-					if s.restarted {
-						// The callee rebuilt its media path for a fallback.
-						s.restarted = false
-						connected = s.connected
-						setupTimer = time.After(s.cfg.setupTimeout())
-					}
-					continue
-				}
-				err := in.err
-				if errors.Is(err, io.EOF) {
-					return ending{err: ErrConnectionLost, reason: "connection-lost"}
-				}
-				if errors.Is(err, signalling.ErrMalformed) || errors.Is(err, signalling.ErrFrameTooLarge) || errors.Is(err, signalling.ErrVersion) {
-					return ending{err: fmt.Errorf("%w: %w", ErrProtocol, err), reason: "protocol-error", notify: signalling.TypeHangup}
-				}
-				return ending{err: fmt.Errorf("%w: %w", ErrConnectionLost, err), reason: "connection-lost"}
-
-			case <-connected:
-				connected = nil
-				setupTimer = nil
-				s.state(StateConnected, "")
-				if err := maybeStart(); err != nil {
-					return ending{err: err, reason: "error", notify: signalling.TypeHangup}
-				}
-
-			case err := <-s.failed:
-				switch {
-				case errors.Is(err, ErrPolicy):
-					return ending{err: err, reason: "policy", notify: signalling.TypeHangup}
-				case canFallBack() && accepted:
-					s.log.Warn("onion media path failed", "err", err)
-					if err := fallback(); err != nil {
-						return ending{err: err, reason: "error", notify: signalling.TypeHangup}
-					}
-				case canFallBack():
-					onionFailed = true // fall back as soon as the call is accepted
-				case s.role == signalling.Callee && s.mediaStarted.IsZero():
-					// The caller decides: it falls back or hangs up; the
-					// setup timer bounds the wait.
-					s.log.Warn("media path failed; waiting for the caller", "err", err)
-				default:
-					return ending{err: err, reason: "media-failed", notify: signalling.TypeHangup}
-				}
-
-			case d := <-decisions:
-				decisions = nil
-				if !d.Accept {
-					reason := d.Reason
-					if reason == "" {
-						reason = "declined"
-					}
-					return ending{err: fmt.Errorf("%w: %s", ErrRejected, reason), reason: reason, notify: signalling.TypeReject}
-				}
-				if s.deferredAnswer {
-					s.deferredAnswer = false
-					if err := s.sendAnswer(); err != nil {
-						return ending{err: err, reason: "error", notify: signalling.TypeReject}
-					}
-				}
-				if err := s.send(signalling.Message{Type: signalling.TypeAccept}); err != nil {
-					return ending{err: err, reason: "error"}
-				}
-				if err := accept(); err != nil {
-					return ending{err: err, reason: "error", notify: signalling.TypeHangup}
-				}
-
-			case <-ringTimer:
-				return ending{err: fmt.Errorf("%w: no answer within %v", ErrTimeout, s.cfg.ringTimeout()), reason: "timeout", notify: signalling.TypeHangup}
-
-			case <-setupTimer:
-				if canFallBack() {
-					s.log.Warn("onion media path not connected in time", "after", s.cfg.fallbackAfter())
-					if err := fallback(); err != nil {
-						return ending{err: err, reason: "error", notify: signalling.TypeHangup}
-					}
-					continue
-				}
-				return ending{err: fmt.Errorf("%w: media path not connected within %v of accept", ErrMediaFailed, s.cfg.setupTimeout()),
-					reason: "media-failed", notify: signalling.TypeHangup}
-
-			case <-endTimer:
-				return ending{reason: "completed", notify: signalling.TypeHangup}
-
-			case err := <-s.mediaDone:
-				if errors.Is(err, io.EOF) {
-					return ending{reason: "completed", notify: signalling.TypeHangup}
-				}
-				return ending{err: fmt.Errorf("%w: %w", ErrAudio, err), reason: "audio-failed", notify: signalling.TypeHangup}
-			}
-		}
-	}()
-	return s.finish(end)
+	return s.finish(s.events(ctx))
 }
 
-// handle processes one message from the peer. It reports done when the
-// message ends the call.
-func (s *session) handle(ctx context.Context, m signalling.Message, accept func() error) (ending, bool) {
+// events waits for the next event and hands it to its method until one of
+// them ends the call.
+func (s *session) events(ctx context.Context) ending {
+	for {
+		var e *ending
+		l := &s.loop
+		select {
+		case <-ctx.Done():
+			e = s.onCancel(ctx)
+		case in := <-s.inbox:
+			if in.err != nil {
+				e = s.onConnectionError(in.err)
+			} else {
+				e = s.onMessage(ctx, in.msg)
+			}
+		case <-l.connected:
+			e = s.onConnected(ctx)
+		case err := <-s.failed:
+			e = s.onPathFailed(err)
+		case d := <-l.decisions:
+			e = s.onDecision(ctx, d)
+		case <-l.ringTimer:
+			e = &ending{err: fmt.Errorf("%w: no answer within %v", ErrTimeout, s.cfg.ringTimeout()),
+				reason: signalling.ReasonTimeout, notify: signalling.TypeHangup}
+		case <-l.setupTimer:
+			e = s.onSetupTimeout()
+		case <-l.endTimer:
+			e = &ending{reason: signalling.ReasonCompleted, notify: signalling.TypeHangup}
+		case err := <-s.mediaDone:
+			e = s.onMediaDone(err)
+		}
+		if e != nil {
+			return *e
+		}
+	}
+}
+
+// hangUp is an ending that tells the peer with a hangup.
+func hangUp(err error, reason string) *ending {
+	return &ending{err: err, reason: reason, notify: signalling.TypeHangup}
+}
+
+// localError ends the call after a local failure.
+func localError(err error) *ending { return hangUp(err, signalling.ReasonError) }
+
+func (s *session) onCancel(ctx context.Context) *ending {
+	if s.loop.phase == phaseActive {
+		return hangUp(nil, signalling.ReasonCompleted)
+	}
+	return hangUp(ctx.Err(), signalling.ReasonCancelled)
+}
+
+// onConnectionError: the signalling connection ended or sent garbage.
+func (s *session) onConnectionError(err error) *ending {
+	switch {
+	case errors.Is(err, io.EOF):
+		return &ending{err: ErrConnectionLost, reason: signalling.ReasonConnectionLost}
+	case errors.Is(err, signalling.ErrMalformed), errors.Is(err, signalling.ErrFrameTooLarge), errors.Is(err, signalling.ErrVersion):
+		return hangUp(fmt.Errorf("%w: %w", ErrProtocol, err), signalling.ReasonProtocolError)
+	}
+	return &ending{err: fmt.Errorf("%w: %w", ErrConnectionLost, err), reason: signalling.ReasonConnectionLost}
+}
+
+// onConnected: the current media path is up.
+func (s *session) onConnected(ctx context.Context) *ending {
+	s.loop.connected = nil
+	s.loop.setupTimer = nil
+	s.state(StateConnected, "")
+	if err := s.maybeStartMedia(ctx); err != nil {
+		return localError(err)
+	}
+	return nil
+}
+
+// maybeStartMedia starts audio once the call is accepted and the media path
+// connected.
+func (s *session) maybeStartMedia(ctx context.Context) error {
+	l := &s.loop
+	if l.phase != phaseAccepted || l.connected != nil {
+		return nil
+	}
+	if err := s.startMedia(ctx); err != nil {
+		return err
+	}
+	l.phase = phaseActive
+	s.state(StateActive, "")
+	if s.cfg.Duration > 0 {
+		l.endTimer = time.After(s.cfg.Duration)
+	}
+	return nil
+}
+
+// canFallBack: the caller may still move the media to its fallback mode.
+func (s *session) canFallBack() bool {
+	return s.role == signalling.Caller && s.cfg.Fallback != "" && !s.loop.fellBack && s.loop.phase != phaseActive
+}
+
+// startFallback moves the media to the fallback mode and waits for the new
+// path.
+func (s *session) startFallback() error {
+	s.loop.fellBack = true
+	if err := s.fallBack(); err != nil {
+		return err
+	}
+	s.loop.connected = s.currentPath().connected
+	s.loop.setupTimer = time.After(s.cfg.setupTimeout())
+	return nil
+}
+
+// onAccepted: the callee accepted (or this callee did).
+func (s *session) onAccepted(ctx context.Context) error {
+	l := &s.loop
+	l.phase = phaseAccepted
+	l.ringTimer = nil
+	s.state(StateAccepted, "")
+	if l.onionFailed && s.canFallBack() {
+		return s.startFallback()
+	}
+	if l.connected != nil {
+		limit := s.cfg.setupTimeout()
+		if s.canFallBack() {
+			limit = min(limit, s.cfg.fallbackAfter())
+		}
+		l.setupTimer = time.After(limit)
+	}
+	return s.maybeStartMedia(ctx)
+}
+
+// onPathFailed: ICE or DTLS failed, or a local candidate broke the policy.
+func (s *session) onPathFailed(err error) *ending {
+	l := &s.loop
+	switch {
+	case errors.Is(err, ErrPolicy):
+		return hangUp(err, signalling.ReasonPolicy)
+	case s.canFallBack() && l.phase == phaseAccepted:
+		s.log.Warn("onion media path failed", "err", err)
+		if err := s.startFallback(); err != nil {
+			return localError(err)
+		}
+	case s.canFallBack():
+		l.onionFailed = true // fall back as soon as the call is accepted
+	case s.role == signalling.Callee && l.phase != phaseActive:
+		// The caller decides: it falls back or hangs up; the setup timer
+		// bounds the wait.
+		s.log.Warn("media path failed; waiting for the caller", "err", err)
+	default:
+		return hangUp(err, signalling.ReasonMediaFailed)
+	}
+	return nil
+}
+
+// onDecision: the callee's policy or person decided.
+func (s *session) onDecision(ctx context.Context, d Decision) *ending {
+	s.loop.decisions = nil
+	if !d.Accept {
+		reason := d.Reason
+		if reason == "" {
+			reason = signalling.ReasonDeclined
+		}
+		return &ending{err: fmt.Errorf("%w: %s", ErrRejected, reason), reason: reason, notify: signalling.TypeReject}
+	}
+	if s.deferredAnswer {
+		s.deferredAnswer = false
+		if err := s.sendAnswer(); err != nil {
+			return &ending{err: err, reason: signalling.ReasonError, notify: signalling.TypeReject}
+		}
+	}
+	if err := s.send(signalling.Message{Type: signalling.TypeAccept}); err != nil {
+		return &ending{err: err, reason: signalling.ReasonError}
+	}
+	if err := s.onAccepted(ctx); err != nil {
+		return localError(err)
+	}
+	return nil
+}
+
+// onSetupTimeout: the media path did not connect in time after accept.
+func (s *session) onSetupTimeout() *ending {
+	if s.canFallBack() {
+		s.log.Warn("onion media path not connected in time", "after", s.cfg.fallbackAfter())
+		if err := s.startFallback(); err != nil {
+			return localError(err)
+		}
+		return nil
+	}
+	return hangUp(fmt.Errorf("%w: media path not connected within %v of accept", ErrMediaFailed, s.cfg.setupTimeout()),
+		signalling.ReasonMediaFailed)
+}
+
+// onMediaDone: the audio source ended or a pipeline failed.
+func (s *session) onMediaDone(err error) *ending {
+	if errors.Is(err, io.EOF) {
+		return hangUp(nil, signalling.ReasonCompleted)
+	}
+	return hangUp(fmt.Errorf("%w: %w", ErrAudio, err), signalling.ReasonAudioFailed)
+}
+
+// onMessage processes one message from the peer.
+func (s *session) onMessage(ctx context.Context, m signalling.Message) *ending {
 	if err := s.machine.Check(m); err != nil {
-		return ending{err: fmt.Errorf("%w: %w", ErrProtocol, err), reason: "protocol-error", notify: signalling.TypeHangup}, true
+		return hangUp(fmt.Errorf("%w: %w", ErrProtocol, err), signalling.ReasonProtocolError)
 	}
 	if err := s.machine.Received(m.Type); err != nil {
-		return ending{err: fmt.Errorf("%w: %w", ErrProtocol, err), reason: "protocol-error", notify: signalling.TypeHangup}, true
-	}
-	fail := func(err error) (ending, bool) {
-		return ending{err: err, reason: "error", notify: signalling.TypeHangup}, true
+		return hangUp(fmt.Errorf("%w: %w", ErrProtocol, err), signalling.ReasonProtocolError)
 	}
 	switch m.Type {
 	case signalling.TypeRinging:
 		s.state(StateRinging, "")
 	case signalling.TypeAnswer:
 		if err := s.applyRemoteDescription(webrtc.SDPTypeAnswer, m.SDP); err != nil {
-			return fail(err)
+			return localError(err)
 		}
 		if err := s.peerPtime(m.Ptime); err != nil {
-			return fail(err)
+			return localError(err)
 		}
 	case signalling.TypeCandidate:
 		err := s.remoteCandidate(ctx, *m.Candidate)
@@ -217,51 +296,63 @@ func (s *session) handle(ctx context.Context, m signalling.Message, accept func(
 			// will not use (an IPv6 link-local one, say).
 			s.log.Warn("ignoring a remote candidate", "err", err)
 		case err != nil:
-			return fail(err)
+			return localError(err)
 		}
 	case signalling.TypeEndOfCandidates:
 		// pion needs no end-of-candidates signal for host candidates.
 	case signalling.TypeAccept:
-		if err := accept(); err != nil {
-			return fail(err)
+		if err := s.onAccepted(ctx); err != nil {
+			return localError(err)
 		}
 	case signalling.TypeRestart:
-		if !s.mediaStarted.IsZero() {
-			// A fallback replaces a media path that never carried audio;
-			// moving a live call would race the running media.
-			return ending{err: fmt.Errorf("%w: restart after audio started", ErrProtocol), reason: "protocol-error", notify: signalling.TypeHangup}, true
-		}
-		mode := s.cfg.calleeMode(ice.Mode(m.Mode))
-		if err := s.cfg.checkMode(mode); err != nil {
-			return ending{err: fmt.Errorf("%w: caller asked to fall back: %w", ErrRejected, err),
-				reason: "fallback-refused", notify: signalling.TypeReject}, true
-		}
-		if err := s.answerRestart(mode, m.SDP, m.Ptime); err != nil {
-			return ending{err: fmt.Errorf("%w: cannot follow the caller to %s: %w", ErrRejected, mode, err),
-				reason: "fallback-refused", notify: signalling.TypeReject}, true
-		}
+		return s.onFallbackOffer(m)
 	case signalling.TypeBusy:
-		return ending{err: ErrBusy, reason: "busy"}, true
+		return &ending{err: ErrBusy, reason: signalling.ReasonBusy}
 	case signalling.TypeReject:
-		if m.Reason == "timeout" {
-			return ending{err: fmt.Errorf("%w: callee did not answer", ErrTimeout), reason: m.Reason}, true
+		if m.Reason == signalling.ReasonTimeout {
+			return &ending{err: fmt.Errorf("%w: callee did not answer", ErrTimeout), reason: m.Reason}
 		}
-		return ending{err: fmt.Errorf("%w: %s", ErrRejected, m.Reason), reason: m.Reason}, true
+		return &ending{err: fmt.Errorf("%w: %s", ErrRejected, m.Reason), reason: m.Reason}
 	case signalling.TypeHangup:
-		if m.Reason == "media-failed" {
-			return ending{err: fmt.Errorf("%w: the peer's media path failed", ErrMediaFailed), reason: m.Reason}, true
-		}
-		if s.mediaStarted.IsZero() {
-			if s.role == signalling.Callee {
-				return ending{err: ErrCallerHungUp, reason: m.Reason}, true
-			}
-			return ending{err: fmt.Errorf("%w: callee hung up before media (%s)", ErrRejected, m.Reason), reason: m.Reason}, true
-		}
-		return ending{reason: m.Reason}, true
+		return s.onHangup(m.Reason)
 	default:
-		return ending{err: fmt.Errorf("%w: unexpected %s", ErrProtocol, m.Type), reason: "protocol-error", notify: signalling.TypeHangup}, true
+		return hangUp(fmt.Errorf("%w: unexpected %s", ErrProtocol, m.Type), signalling.ReasonProtocolError)
 	}
-	return ending{}, false
+	return nil
+}
+
+// onHangup: the peer hung up with reason.
+func (s *session) onHangup(reason string) *ending {
+	switch {
+	case reason == signalling.ReasonMediaFailed:
+		return &ending{err: fmt.Errorf("%w: the peer's media path failed", ErrMediaFailed), reason: reason}
+	case s.loop.phase == phaseActive:
+		return &ending{reason: reason}
+	case s.role == signalling.Callee:
+		return &ending{err: ErrCallerHungUp, reason: reason}
+	}
+	return &ending{err: fmt.Errorf("%w: callee hung up before media (%s)", ErrRejected, reason), reason: reason}
+}
+
+// onFallbackOffer: the caller moves the media to a fallback mode.
+func (s *session) onFallbackOffer(m signalling.Message) *ending {
+	if s.loop.phase == phaseActive {
+		// A fallback replaces a media path that never carried audio;
+		// moving a live call would race the running media.
+		return hangUp(fmt.Errorf("%w: restart after audio started", ErrProtocol), signalling.ReasonProtocolError)
+	}
+	mode := s.cfg.calleeMode(ice.Mode(m.Mode))
+	if err := s.cfg.checkMode(mode); err != nil {
+		return &ending{err: fmt.Errorf("%w: caller asked to fall back: %w", ErrRejected, err),
+			reason: signalling.ReasonFallbackRefused, notify: signalling.TypeReject}
+	}
+	if err := s.answerFallback(mode, m.SDP, m.Ptime); err != nil {
+		return &ending{err: fmt.Errorf("%w: cannot follow the caller to %s: %w", ErrRejected, mode, err),
+			reason: signalling.ReasonFallbackRefused, notify: signalling.TypeReject}
+	}
+	s.loop.connected = s.currentPath().connected
+	s.loop.setupTimer = time.After(s.cfg.setupTimeout())
+	return nil
 }
 
 // finish tells the peer if needed, collects statistics, releases everything
@@ -326,13 +417,11 @@ func (s *session) closeSignalling() {
 func (s *session) fallBack() error {
 	mode := s.cfg.Fallback
 	s.emit.emit(Event{Kind: EventState, CallID: s.callID, State: StateFallback, Peer: s.peer.String(),
-		Mode: string(mode), Reason: "onion-media-failed", Message: ice.ExposureNotice(mode, s.cfg.Servers)})
-	s.tearDownMediaPath()
-	s.mode = mode
-	if err := s.setupMediaPath(); err != nil {
+		Mode: string(mode), Reason: signalling.ReasonOnionMediaFailed, Message: ice.ExposureNotice(mode, s.cfg.Servers)})
+	if _, err := s.replacePath(mode); err != nil {
 		return fmt.Errorf("fallback to %s: %w", mode, err)
 	}
-	sdp, err := s.localDescription(webrtc.SDPTypeOffer)
+	sdp, err := s.localDescription(webrtc.SDPTypeOffer, false)
 	if err != nil {
 		return fmt.Errorf("fallback to %s: %w", mode, err)
 	}
@@ -342,14 +431,12 @@ func (s *session) fallBack() error {
 	return s.localDescriptionSent()
 }
 
-// answerRestart follows the caller to a fallback mode the callee has
+// answerFallback follows the caller to a fallback mode the callee has
 // consented to.
-func (s *session) answerRestart(mode ice.Mode, offer string, ptime int) error {
+func (s *session) answerFallback(mode ice.Mode, offer string, ptime int) error {
 	s.emit.emit(Event{Kind: EventState, CallID: s.callID, State: StateFallback, Peer: s.peer.String(),
-		Mode: string(mode), Reason: "caller-fallback", Message: ice.ExposureNotice(mode, s.cfg.Servers)})
-	s.tearDownMediaPath()
-	s.mode = mode
-	if err := s.setupMediaPath(); err != nil {
+		Mode: string(mode), Reason: signalling.ReasonCallerFallback, Message: ice.ExposureNotice(mode, s.cfg.Servers)})
+	if _, err := s.replacePath(mode); err != nil {
 		return fmt.Errorf("fallback to %s: %w", mode, err)
 	}
 	if err := s.applyRemoteDescription(webrtc.SDPTypeOffer, offer); err != nil {
@@ -358,14 +445,13 @@ func (s *session) answerRestart(mode ice.Mode, offer string, ptime int) error {
 	if err := s.peerPtime(ptime); err != nil {
 		return err
 	}
-	s.restarted = true
 	return s.sendAnswer()
 }
 
 // sendAnswer creates, checks and sends the callee's answer, then lets its
 // candidates follow.
 func (s *session) sendAnswer() error {
-	sdp, err := s.localDescription(webrtc.SDPTypeAnswer)
+	sdp, err := s.localDescription(webrtc.SDPTypeAnswer, false)
 	if err != nil {
 		return err
 	}

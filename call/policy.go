@@ -29,7 +29,7 @@ const (
 
 // ReasonNotContact is the reason sent to a caller declined because it is
 // not in the callee's contact list.
-const ReasonNotContact = "not-a-contact"
+const ReasonNotContact = signalling.ReasonNotContact
 
 // ErrBadAccept reports an unknown accept mode or one that cannot work, such
 // as ask without a way to ask.

@@ -47,48 +47,35 @@ type session struct {
 	conn    *signalling.Conn
 	machine *signalling.Machine
 	peer    lokinet.Address
-	peerIP  netip.Addr
 	start   time.Time
 	log     *slog.Logger
 	emit    Emitter
 
-	ep       *ice.Endpoint
-	pc       *webrtc.PeerConnection
-	track    *webrtc.TrackLocalStaticSample
-	rtp      *webrtc.RTPTransceiver
-	receiver *media.Receiver
+	mu sync.Mutex
+	// path is the current media path (under mu); see mediaPath.
+	path *mediaPath
+	// peerIP is this node's view of the peer's Lokinet IP (under mu): the
+	// signalling connection's, or the one a later lookup found.
+	peerIP   netip.Addr
+	receiver *media.Receiver // under mu
 	decoder  *media.Decoder
 
-	mu sync.Mutex
-	// candMu orders outgoing candidates; localReady and pendingLocal are
-	// under it.
-	candMu        sync.Mutex
-	localReady    bool
-	pendingLocal  []signalling.Message
-	remoteReady   bool
-	pendingRemote []webrtc.ICECandidateInit
-
-	connected     chan struct{}
-	connectedOnce *sync.Once
-	// gen counts media paths: a fallback replaces the first.
+	// gen numbers media paths.
 	gen atomic.Int64
-	// restarted tells the loop that the callee rebuilt its media path.
-	restarted bool
-	// remoteCount counts the peer's candidates in this negotiation.
-	remoteCount int
 	// deferredAnswer: a callee in an IP-exposing mode answers only on
 	// accept, so that nothing reveals its addresses before then.
 	deferredAnswer bool
-	connectedAt    time.Time
 	failed         chan error
 
-	firstAudio atomic.Int64  // unix nanoseconds of the first received RTP packet
-	remoteSSRC atomic.Uint32 // the peer's audio stream
+	firstAudio atomic.Int64 // unix nanoseconds of the first received RTP packet
 
 	inbox    chan inbound
 	readDone chan struct{}
 	// readStarted says whether readLoop runs (and will close readDone).
 	readStarted bool
+
+	// loop is the session loop's state; only the loop goroutine touches it.
+	loop callState
 
 	mediaStarted time.Time
 	mediaCancel  context.CancelFunc
@@ -106,23 +93,21 @@ func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string,
 		mode = ice.ModeOnion
 	}
 	s := &session{
-		cfg:           cfg,
-		mode:          mode,
-		role:          role,
-		callID:        callID,
-		conn:          conn,
-		machine:       signalling.NewMachine(role, callID),
-		peer:          peer,
-		peerIP:        peerIP,
-		start:         start,
-		log:           cfg.logger().With("call", callID, "peer", peer.String()),
-		emit:          cfg.Events,
-		connected:     make(chan struct{}),
-		connectedOnce: &sync.Once{},
-		failed:        make(chan error, 4),
-		inbox:         make(chan inbound, 16),
-		readDone:      make(chan struct{}),
-		mediaDone:     make(chan error, 1),
+		cfg:       cfg,
+		mode:      mode,
+		role:      role,
+		callID:    callID,
+		conn:      conn,
+		machine:   signalling.NewMachine(role, callID),
+		peer:      peer,
+		peerIP:    peerIP,
+		start:     start,
+		log:       cfg.logger().With("call", callID, "peer", peer.String()),
+		emit:      cfg.Events,
+		failed:    make(chan error, 4),
+		inbox:     make(chan inbound, 16),
+		readDone:  make(chan struct{}),
+		mediaDone: make(chan error, 1),
 	}
 	if err := s.setupPeerConnection(); err != nil {
 		s.closeMedia()
@@ -131,8 +116,8 @@ func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string,
 	return s, nil
 }
 
-// setupPeerConnection builds the endpoint, the peer connection with one
-// send-receive audio track, and the receive pipeline.
+// setupPeerConnection opens the audio source and sink, the decoder and the
+// receive pipeline, and builds the first media path.
 func (s *session) setupPeerConnection() error {
 	// Audio first: a missing device or unwritable file should stop the call
 	// before the peer's phone rings, not after it is answered.
@@ -152,49 +137,6 @@ func (s *session) setupPeerConnection() error {
 		sink = s.cfg.WrapSink(sink)
 	}
 	s.sink = sink
-	return s.setupMediaPath()
-}
-
-// setupMediaPath builds the endpoint and peer connection of the session's
-// mode, with one send-receive audio track and the receive pipeline. A
-// fallback calls it again after tearDownMediaPath.
-func (s *session) setupMediaPath() error {
-	gen := s.gen.Add(1)
-	if s.mode.ExposesIP() {
-		// Said before the endpoint exists: nothing has left through a
-		// non-Lokinet interface yet.
-		notice := ice.ExposureNotice(s.mode, s.cfg.Servers)
-		s.emit.emit(Event{Kind: EventExposure, CallID: s.callID, Peer: s.peer.String(), Mode: string(s.mode),
-			Message: notice})
-		s.log.Warn("call uses a mode that exposes the IP address", "mode", s.mode, "exposure", notice)
-	}
-	ep, err := ice.NewEndpoint(ice.Config{
-		Mode:    s.mode,
-		Servers: s.cfg.Servers,
-		Node:    s.cfg.Node,
-		Net:     s.cfg.Net,
-		Timers:  s.cfg.Timers,
-		Logger:  s.log,
-	})
-	if err != nil {
-		return fmt.Errorf("media endpoint: %w", err)
-	}
-	s.ep = ep
-	pc, err := ep.NewPeerConnection()
-	if err != nil {
-		return err
-	}
-	s.pc = pc
-	track, err := webrtc.NewTrackLocalStaticSample(ice.OpusCodec, "audio", "lokicall")
-	if err != nil {
-		return fmt.Errorf("audio track: %w", err)
-	}
-	s.track = track
-	tr, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
-	if err != nil {
-		return fmt.Errorf("add audio transceiver: %w", err)
-	}
-	s.rtp = tr
 	dec, err := media.NewDecoder()
 	if err != nil {
 		return fmt.Errorf("opus decoder: %w", err)
@@ -203,21 +145,54 @@ func (s *session) setupMediaPath() error {
 	if err := s.buildReceiver(s.frameDuration()); err != nil {
 		return err
 	}
-
-	// Callbacks of a peer connection replaced by a fallback are ignored.
-	current := func() bool { return s.gen.Load() == gen }
-	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if current() {
-			s.onLocalCandidate(ep, gen, c)
-		}
-	})
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		if current() {
-			s.onConnectionState(st)
-		}
-	})
-	pc.OnTrack(s.onTrack)
+	p, err := s.newMediaPath(s.mode)
+	if err != nil {
+		return err
+	}
+	s.setPath(p)
 	return nil
+}
+
+// currentPath returns the session's media path; nil between a teardown and
+// its replacement.
+func (s *session) currentPath() *mediaPath {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.path
+}
+
+// isCurrent reports whether p is the session's media path.
+func (s *session) isCurrent(p *mediaPath) bool { return s.currentPath() == p }
+
+// setPath makes p the session's media path and returns the one it replaces.
+func (s *session) setPath(p *mediaPath) *mediaPath {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.path
+	s.path = p
+	return old
+}
+
+// replacePath tears the current media path down whole and builds a new one
+// of mode in its place. The audio source, sink and jitter buffer stay.
+func (s *session) replacePath(mode ice.Mode) (*mediaPath, error) {
+	if old := s.setPath(nil); old != nil {
+		_ = old.close()
+	}
+	p, err := s.newMediaPath(mode)
+	if err != nil {
+		return nil, err
+	}
+	s.mode = mode
+	s.setPath(p)
+	return p, nil
+}
+
+// remoteIP is this node's view of the peer's Lokinet IP.
+func (s *session) remoteIP() netip.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peerIP
 }
 
 func (s *session) fail(err error) {
@@ -229,12 +204,12 @@ func (s *session) fail(err error) {
 
 // onLocalCandidate checks and translates every gathered candidate. Anything
 // but a host candidate on the Lokinet address fails the call closed.
-func (s *session) onLocalCandidate(ep *ice.Endpoint, gen int64, c *webrtc.ICECandidate) {
+func (s *session) onLocalCandidate(p *mediaPath, c *webrtc.ICECandidate) {
 	var msg signalling.Message
 	if c == nil {
 		msg = signalling.Message{Type: signalling.TypeEndOfCandidates}
 	} else {
-		nc, err := ep.ExportCandidate(*c)
+		nc, err := p.ep.ExportCandidate(*c)
 		if err != nil {
 			s.fail(fmt.Errorf("%w: %w", ErrPolicy, err))
 			return
@@ -244,13 +219,13 @@ func (s *session) onLocalCandidate(ep *ice.Endpoint, gen int64, c *webrtc.ICECan
 	}
 	// Under candMu, so that candidates leave in the order gathered, after
 	// the offer or answer and before end-of-candidates.
-	s.candMu.Lock()
-	defer s.candMu.Unlock()
-	if s.gen.Load() != gen {
-		return // from a media path a fallback replaced
+	p.candMu.Lock()
+	defer p.candMu.Unlock()
+	if !s.isCurrent(p) {
+		return // from a media path that was replaced
 	}
-	if !s.localReady {
-		s.pendingLocal = append(s.pendingLocal, msg)
+	if !p.localReady {
+		p.pendingLocal = append(p.pendingLocal, msg)
 		return
 	}
 	if err := s.send(msg); err != nil {
@@ -260,11 +235,12 @@ func (s *session) onLocalCandidate(ep *ice.Endpoint, gen int64, c *webrtc.ICECan
 
 // localDescriptionSent lets candidates flow after the offer or answer.
 func (s *session) localDescriptionSent() error {
-	s.candMu.Lock()
-	defer s.candMu.Unlock()
-	s.localReady = true
-	pending := s.pendingLocal
-	s.pendingLocal = nil
+	p := s.currentPath()
+	p.candMu.Lock()
+	defer p.candMu.Unlock()
+	p.localReady = true
+	pending := p.pendingLocal
+	p.pendingLocal = nil
 	for _, msg := range pending {
 		if err := s.send(msg); err != nil {
 			return err
@@ -273,19 +249,11 @@ func (s *session) localDescriptionSent() error {
 	return nil
 }
 
-func (s *session) onConnectionState(st webrtc.PeerConnectionState) {
+func (s *session) onConnectionState(p *mediaPath, st webrtc.PeerConnectionState) {
 	s.log.Debug("peer connection state", "state", st.String())
 	switch st {
 	case webrtc.PeerConnectionStateConnected:
-		s.mu.Lock()
-		once, ch := s.connectedOnce, s.connected
-		s.mu.Unlock()
-		once.Do(func() {
-			s.mu.Lock()
-			s.connectedAt = time.Now()
-			s.mu.Unlock()
-			close(ch)
-		})
+		p.markConnected()
 	case webrtc.PeerConnectionStateFailed:
 		s.fail(fmt.Errorf("%w: ICE or DTLS failed", ErrMediaFailed))
 	case webrtc.PeerConnectionStateDisconnected:
@@ -338,13 +306,10 @@ func (s *session) peerPtime(ptime int) error {
 	return s.buildReceiver(frame)
 }
 
-func (s *session) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+func (s *session) onTrack(p *mediaPath, track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	s.log.Debug("remote track", "codec", track.Codec().MimeType, "ssrc", track.SSRC())
-	s.remoteSSRC.Store(uint32(track.SSRC()))
+	p.remoteSSRC.Store(uint32(track.SSRC()))
 	go drainRTCP(recv.Read)
-	s.mu.Lock()
-	receiver := s.receiver
-	s.mu.Unlock()
 	for {
 		pkt, _, err := track.ReadRTP()
 		if err != nil {
@@ -352,6 +317,9 @@ func (s *session) onTrack(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		}
 		now := time.Now()
 		s.firstAudio.CompareAndSwap(0, now.UnixNano())
+		s.mu.Lock()
+		receiver := s.receiver
+		s.mu.Unlock()
 		receiver.Push(pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, now)
 	}
 }
@@ -407,63 +375,76 @@ func (s *session) applyRemoteDescription(typ webrtc.SDPType, raw string) error {
 	if err := ice.CheckRemoteSDP(raw); err != nil {
 		return fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
-	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: raw}); err != nil {
+	p := s.currentPath()
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: raw}); err != nil {
 		return fmt.Errorf("%w: apply remote %s: %w", ErrProtocol, typ, err)
 	}
-	s.mu.Lock()
-	s.remoteReady = true
-	pending := s.pendingRemote
-	s.pendingRemote = nil
-	s.mu.Unlock()
+	p.mu.Lock()
+	p.remoteReady = true
+	pending := p.pendingRemote
+	p.pendingRemote = nil
+	p.mu.Unlock()
 	for _, c := range pending {
-		if err := s.pc.AddICECandidate(c); err != nil {
+		if err := p.pc.AddICECandidate(c); err != nil {
 			return fmt.Errorf("%w: add remote candidate: %w", ErrProtocol, err)
 		}
 	}
 	return nil
 }
 
-// remoteCandidate resolves a peer candidate to this node's view of the peer:
-// the IP the signalling connection already runs over, so no second Lokinet
-// session or DNS query is needed.
 // maxRemoteCandidates bounds the candidates a peer may send per negotiation:
 // each one costs connectivity checks.
 const maxRemoteCandidates = 32
 
+// remoteCandidate resolves a peer candidate to this node's view of the peer:
+// the IP the signalling connection already runs over (or a later lookup
+// found), so no second Lokinet session or DNS query is needed.
 func (s *session) remoteCandidate(ctx context.Context, c signalling.Candidate) error {
-	if s.remoteCount++; s.remoteCount > maxRemoteCandidates {
+	p := s.currentPath()
+	p.mu.Lock()
+	p.remoteCount++
+	n := p.remoteCount
+	p.mu.Unlock()
+	if n > maxRemoteCandidates {
 		return fmt.Errorf("%w: more than %d candidates", ErrProtocol, maxRemoteCandidates)
 	}
-	init, err := s.ep.ImportCandidate(ctx, c, s.peer, func(context.Context, lokinet.Address) (netip.Addr, error) {
-		return s.peerIP, nil
+	ip := s.remoteIP()
+	init, err := p.ep.ImportCandidate(ctx, c, s.peer, func(context.Context, lokinet.Address) (netip.Addr, error) {
+		return ip, nil
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
-	s.mu.Lock()
-	if !s.remoteReady {
-		s.pendingRemote = append(s.pendingRemote, init)
-		s.mu.Unlock()
+	p.mu.Lock()
+	if !p.remoteReady {
+		p.pendingRemote = append(p.pendingRemote, init)
+		p.mu.Unlock()
 		return nil
 	}
-	s.mu.Unlock()
-	if err := s.pc.AddICECandidate(init); err != nil {
+	p.mu.Unlock()
+	if err := p.pc.AddICECandidate(init); err != nil {
 		return fmt.Errorf("%w: add remote candidate: %w", ErrProtocol, err)
 	}
 	return nil
 }
 
 // localDescription creates the offer or answer, applies it and checks that
-// it reveals nothing before it may leave the process.
-func (s *session) localDescription(typ webrtc.SDPType) (string, error) {
+// it reveals nothing before it may leave the process. iceRestart asks for an
+// offer with new ICE credentials.
+func (s *session) localDescription(typ webrtc.SDPType, iceRestart bool) (string, error) {
 	var (
 		desc webrtc.SessionDescription
 		err  error
 	)
+	p := s.currentPath()
 	if typ == webrtc.SDPTypeOffer {
-		desc, err = s.pc.CreateOffer(nil)
+		var opts *webrtc.OfferOptions
+		if iceRestart {
+			opts = &webrtc.OfferOptions{ICERestart: true}
+		}
+		desc, err = p.pc.CreateOffer(opts)
 	} else {
-		desc, err = s.pc.CreateAnswer(nil)
+		desc, err = p.pc.CreateAnswer(nil)
 	}
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", typ, err)
@@ -471,22 +452,34 @@ func (s *session) localDescription(typ webrtc.SDPType) (string, error) {
 	if err := ice.CheckLocalSDP(desc.SDP); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
-	if err := s.pc.SetLocalDescription(desc); err != nil {
+	if err := p.pc.SetLocalDescription(desc); err != nil {
 		return "", fmt.Errorf("apply local %s: %w", typ, err)
 	}
 	return desc.SDP, nil
 }
 
-// startMedia opens the audio source and sink and starts sending and playing.
-// It runs once the call is accepted and the peer connection is connected.
+// writeSample sends one encoded frame on the current media path; while a
+// path is being replaced the frame is dropped, as the network would.
+func (s *session) writeSample(payload []byte, d time.Duration) error {
+	p := s.currentPath()
+	if p == nil {
+		return nil
+	}
+	err := p.track.WriteSample(pionmedia.Sample{Data: payload, Duration: d})
+	if err != nil && !s.isCurrent(p) {
+		return nil // the path was replaced under the write
+	}
+	return err
+}
+
+// startMedia starts sending and playing. It runs once the call is accepted
+// and the media path is connected; the pipelines outlive path changes.
 func (s *session) startMedia(ctx context.Context) error {
 	src := s.source
 	enc, err := media.NewEncoder(s.cfg.Encoder)
 	if err != nil {
 		return fmt.Errorf("opus encoder: %w", err)
 	}
-	go drainRTCP(s.rtp.Sender().Read)
-
 	mctx, cancel := context.WithCancel(ctx)
 	s.mediaCancel = cancel
 	s.mediaStarted = time.Now()
@@ -495,11 +488,12 @@ func (s *session) startMedia(ctx context.Context) error {
 		Encoder: enc,
 		Muted:   s.cfg.Muted,
 		Level:   &s.live.mic,
-		Write: func(payload []byte, d time.Duration) error {
-			return s.track.WriteSample(pionmedia.Sample{Data: payload, Duration: d})
-		},
-		Logger: s.log,
+		Write:   s.writeSample,
+		Logger:  s.log,
 	}
+	s.mu.Lock()
+	receiver := s.receiver
+	s.mu.Unlock()
 	s.mediaWG.Add(2)
 	go func() {
 		defer s.mediaWG.Done()
@@ -517,7 +511,7 @@ func (s *session) startMedia(ctx context.Context) error {
 	}()
 	go func() {
 		defer s.mediaWG.Done()
-		if err := s.receiver.Run(mctx); err != nil && mctx.Err() == nil {
+		if err := receiver.Run(mctx); err != nil && mctx.Err() == nil {
 			select {
 			case s.mediaDone <- fmt.Errorf("playout: %w", err):
 			default:
@@ -537,11 +531,8 @@ func (s *session) closeMedia() error {
 	// they stop before it closes.
 	s.mediaWG.Wait()
 	var errs []error
-	if s.pc != nil {
-		errs = append(errs, s.pc.Close())
-	}
-	if s.ep != nil {
-		errs = append(errs, s.ep.Close())
+	if p := s.setPath(nil); p != nil {
+		errs = append(errs, p.close())
 	}
 	if s.source != nil {
 		errs = append(errs, s.source.Close())
@@ -553,30 +544,4 @@ func (s *session) closeMedia() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// tearDownMediaPath closes the peer connection and endpoint of a media path
-// that never carried audio, keeping the audio source and sink, and resets the
-// negotiation state for a new path.
-func (s *session) tearDownMediaPath() {
-	s.candMu.Lock()
-	s.gen.Add(1) // silence the old callbacks first
-	s.localReady, s.pendingLocal = false, nil
-	s.candMu.Unlock()
-	if s.pc != nil {
-		_ = s.pc.Close()
-	}
-	if s.ep != nil {
-		_ = s.ep.Close()
-	}
-	s.pc, s.ep, s.rtp, s.track = nil, nil, nil, nil
-	s.mu.Lock()
-	s.remoteReady, s.pendingRemote = false, nil
-	s.remoteCount = 0
-	s.connected = make(chan struct{})
-	s.connectedOnce = &sync.Once{}
-	s.connectedAt = time.Time{}
-	s.mu.Unlock()
-	s.firstAudio.Store(0)
-	s.remoteSSRC.Store(0)
 }

@@ -66,15 +66,57 @@ func (t Type) Known() bool {
 	return false
 }
 
-// Reasons carried by busy, reject and hangup messages. Peers may send other
-// printable ASCII reasons; these are the ones lokicall itself uses.
+// Reasons carried by busy, reject and hangup messages and by a call's end
+// event: the one list of the reasons lokicall itself uses. Peers may send
+// other printable ASCII reasons.
 const (
-	ReasonDeclined         = "declined"
-	ReasonTimeout          = "timeout"
-	ReasonCompleted        = "completed"
-	ReasonError            = "error"
-	ReasonUnknownCaller    = "unknown-caller"
+	// ReasonDeclined: the callee (or its policy) declined.
+	ReasonDeclined = "declined"
+	// ReasonTimeout: nobody answered while it rang.
+	ReasonTimeout = "timeout"
+	// ReasonCompleted: a call that carried audio ended normally.
+	ReasonCompleted = "completed"
+	// ReasonError: a local failure not named below.
+	ReasonError = "error"
+	// ReasonUnknownCaller: the caller's address could not be learnt.
+	ReasonUnknownCaller = "unknown-caller"
+	// ReasonCallerIDMismatch: the offer's From is not the caller's address.
 	ReasonCallerIDMismatch = "caller-id-mismatch"
+	// ReasonNotContact: declined because the caller is not a contact.
+	ReasonNotContact = "not-a-contact"
+	// ReasonBusy: the callee is in another call.
+	ReasonBusy = "busy"
+	// ReasonCancelled: the caller gave up before audio started.
+	ReasonCancelled = "cancelled"
+	// ReasonConnectionLost: the signalling connection broke.
+	ReasonConnectionLost = "connection-lost"
+	// ReasonProtocolError: the peer broke the call protocol.
+	ReasonProtocolError = "protocol-error"
+	// ReasonPolicy: the privacy policy refused something of the peer's.
+	ReasonPolicy = "policy"
+	// ReasonModeRefused: the caller asked for a mode the callee has not
+	// consented to.
+	ReasonModeRefused = "mode-refused"
+	// ReasonBadOffer: the caller's offer could not be used.
+	ReasonBadOffer = "bad-offer"
+	// ReasonMediaFailed: the media path could not be built.
+	ReasonMediaFailed = "media-failed"
+	// ReasonMediaLost: an established media path broke and did not come
+	// back within the call's media timeout.
+	ReasonMediaLost = "media-lost"
+	// ReasonLokinetRestarted: the Lokinet daemon restarted and the call
+	// could not be carried over within the media timeout.
+	ReasonLokinetRestarted = "lokinet-restarted"
+	// ReasonAudioFailed: the audio source, sink or pipeline failed.
+	ReasonAudioFailed = "audio-failed"
+	// ReasonFallbackRefused: the callee refused to follow a fallback.
+	ReasonFallbackRefused = "fallback-refused"
+	// ReasonOnionMediaFailed: the onion media path failed and the call
+	// falls back (a fallback state's reason, not an end).
+	ReasonOnionMediaFailed = "onion-media-failed"
+	// ReasonCallerFallback: the callee follows the caller's fallback (a
+	// fallback state's reason, not an end).
+	ReasonCallerFallback = "caller-fallback"
 )
 
 // Message is one signalling message. Which optional fields a type requires
