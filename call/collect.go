@@ -48,9 +48,15 @@ func (s *session) collectStats() *Stats {
 		rtt = st.ICERTTMS
 	}
 	st.OneWayMS = rtt / 2
-	if st.ICERTTMS > 0 && st.SetupMS > 0 {
-		st.SetupRTTs = st.SetupMS / st.ICERTTMS
+	st.PathRTTMS = s.quality.medianRTT()
+	if st.PathRTTMS == 0 {
+		st.PathRTTMS = rtt // no sample yet: a call shorter than a second
 	}
+	if st.PathRTTMS > 0 && st.SetupMS > 0 {
+		st.SetupRTTs = st.SetupMS / st.PathRTTMS
+	}
+	n, d, rec := s.quality.totals(time.Now())
+	st.Interruptions, st.InterruptedMS, st.Recoveries = n, ms(d), rec
 	if expected := int64(st.PacketsReceived) + st.PacketsLost; expected > 0 && st.PacketsLost > 0 {
 		st.LossPercent = 100 * float64(st.PacketsLost) / float64(expected)
 	}

@@ -30,6 +30,16 @@ const (
 	// back: several onion round trips with their spikes, well short of the
 	// setup timeout.
 	DefaultFallbackAfter = 15 * time.Second
+	// DefaultInterruptAfter is how long without audio from the peer, once
+	// audio has started, before the call reports an interruption: more than
+	// the jitter buffer can cover.
+	DefaultInterruptAfter = time.Second
+	// DefaultRecoverAfter is how long an interruption lasts before the
+	// caller starts to rebuild the media path (ICE restart).
+	DefaultRecoverAfter = 2 * time.Second
+	// DefaultMediaTimeout is how long a call keeps trying to get its media
+	// back before it ends with signalling.ReasonMediaLost.
+	DefaultMediaTimeout = 60 * time.Second
 )
 
 // Config is what both ends of a call need.
@@ -78,6 +88,14 @@ type Config struct {
 	// the defaults.
 	RingTimeout, SetupTimeout time.Duration
 
+	// InterruptAfter, RecoverAfter and MediaTimeout bound an interruption
+	// of an established call: after InterruptAfter without audio from the
+	// peer the call reports an interruption; after RecoverAfter (or when ICE
+	// reports the path disconnected or failed) the caller restarts ICE,
+	// again with backoff; after MediaTimeout without audio the call ends
+	// with signalling.ReasonMediaLost on both sides. 0 means the defaults.
+	InterruptAfter, RecoverAfter, MediaTimeout time.Duration
+
 	// Muted, if set, is asked before every captured frame; while it returns
 	// true the call sends silence (same packet size and rate). It must be
 	// cheap and safe for concurrent use.
@@ -125,6 +143,27 @@ func (c *Config) setupTimeout() time.Duration {
 		return c.SetupTimeout
 	}
 	return DefaultSetupTimeout
+}
+
+func (c *Config) interruptAfter() time.Duration {
+	if c.InterruptAfter > 0 {
+		return c.InterruptAfter
+	}
+	return DefaultInterruptAfter
+}
+
+func (c *Config) recoverAfter() time.Duration {
+	if c.RecoverAfter > 0 {
+		return c.RecoverAfter
+	}
+	return DefaultRecoverAfter
+}
+
+func (c *Config) mediaTimeout() time.Duration {
+	if c.MediaTimeout > 0 {
+		return c.MediaTimeout
+	}
+	return DefaultMediaTimeout
 }
 
 // checkMode refuses an IP-exposing mode the user has not consented to.

@@ -36,7 +36,35 @@ const (
 	// EventLive carries a LiveStats snapshot, about once a second while
 	// audio flows.
 	EventLive EventKind = "live"
+	// EventInterruption reports that audio from the peer stopped for longer
+	// than Config.InterruptAfter (phase "started") and that it came back
+	// (phase "ended", with the gap's length).
+	EventInterruption EventKind = "interruption"
 )
+
+// Interruption phases.
+const (
+	InterruptionStarted = "started"
+	InterruptionEnded   = "ended"
+)
+
+// Interruption describes an interruption event. Durations are in
+// milliseconds.
+type Interruption struct {
+	// Phase is InterruptionStarted or InterruptionEnded.
+	Phase string `json:"phase"`
+	// SilentMS, on started, is how long nothing has arrived from the peer.
+	SilentMS float64 `json:"silent_ms,omitempty"`
+	// GapMS, on ended, is the time between the last packet of audio before
+	// the interruption and the first one after it.
+	GapMS float64 `json:"gap_ms,omitempty"`
+	// RecoveryRTTs, on ended after an ICE restart, is the time from the
+	// restart offer that brought the path back (sent or received) to the
+	// first packet of audio, in path round trips (Stats.PathRTTMS); it is
+	// omitted when the audio came back without a restart, with the path
+	// itself.
+	RecoveryRTTs float64 `json:"recovery_rtts,omitempty"`
+}
 
 // Event is one thing that happened during a call, as streamed to --json.
 type Event struct {
@@ -51,6 +79,8 @@ type Event struct {
 	Stats   *Stats     `json:"stats,omitempty"`
 	Mode    string     `json:"mode,omitempty"`
 	Live    *LiveStats `json:"live,omitempty"`
+
+	Interruption *Interruption `json:"interruption,omitempty"`
 }
 
 // Emitter receives events; it must not block for long.

@@ -53,6 +53,10 @@ type callState struct {
 	ringTimer  <-chan time.Time
 	setupTimer <-chan time.Time
 	endTimer   <-chan time.Time
+	// watch ticks while audio runs, to notice an interruption.
+	watch *time.Ticker
+	// watchC is watch's channel; nil while there is no watch.
+	watchC <-chan time.Time
 }
 
 // run drives the session until the call ends, then releases everything and
@@ -70,7 +74,11 @@ func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, e
 		// so the callee's own reason arrives first.
 		s.loop.ringTimer = time.After(s.cfg.ringTimeout() + 5*time.Second)
 	}
-	return s.finish(s.events(ctx))
+	e := s.events(ctx)
+	if s.loop.watch != nil {
+		s.loop.watch.Stop()
+	}
+	return s.finish(e)
 }
 
 // events waits for the next event and hands it to its method until one of
@@ -103,6 +111,10 @@ func (s *session) events(ctx context.Context) ending {
 			e = &ending{reason: signalling.ReasonCompleted, notify: signalling.TypeHangup}
 		case err := <-s.mediaDone:
 			e = s.onMediaDone(err)
+		case now := <-l.watchC:
+			e = s.onWatch(now)
+		case r := <-s.resumed:
+			s.onResumed(r)
 		}
 		if e != nil {
 			return *e
@@ -158,6 +170,8 @@ func (s *session) maybeStartMedia(ctx context.Context) error {
 		return err
 	}
 	l.phase = phaseActive
+	l.watch = time.NewTicker(watchInterval)
+	l.watchC = l.watch.C
 	s.state(StateActive, "")
 	if s.cfg.Duration > 0 {
 		l.endTimer = time.After(s.cfg.Duration)

@@ -19,7 +19,11 @@ type LiveStats struct {
 	State  State  `json:"state"`
 	// DurationMS is how long audio has flowed.
 	DurationMS float64 `json:"duration_ms"`
-	Muted      bool    `json:"muted"`
+	// WindowS is the span, in seconds, that LossPercent, JitterMS and MOS
+	// cover: the most recent seconds of the call, not all of it (the final
+	// Stats cover the whole call).
+	WindowS float64 `json:"window_s"`
+	Muted   bool    `json:"muted"`
 
 	RTTMS       float64 `json:"rtt_ms"`
 	OneWayMS    float64 `json:"one_way_ms"`
@@ -35,7 +39,7 @@ type LiveStats struct {
 	FramesConcealed uint64 `json:"frames_concealed"`
 	FramesRecovered uint64 `json:"frames_recovered"`
 
-	// MOS is the E-model estimate as in Stats.
+	// MOS is the E-model estimate as in Stats, over the window.
 	MOS float64 `json:"mos"`
 	// MicLevelDB is the peak level captured since the previous snapshot
 	// (before mute); SpeakerLevelDB the peak level played.
@@ -48,45 +52,80 @@ type liveMeters struct {
 	mic, speaker media.Meter
 }
 
-// Live returns the live snapshot of the session now. It may run while media
-// flows, before the peer connection closes.
+// Live returns the live snapshot of the session now: loss, jitter and MOS
+// over the last liveWindow (see sample). It may run while media flows,
+// before the peer connection closes.
 func (s *session) Live() LiveStats {
+	ls, _ := s.sample(time.Now())
+	return ls
+}
+
+// sample collects the call's figures now, records a round-trip sample and
+// the counters for the live window, and returns the live snapshot.
+func (s *session) sample(now time.Time) (LiveStats, *Stats) {
 	st := s.collectStats()
+	rtt := st.RTTMS
+	if rtt == 0 {
+		rtt = st.ICERTTMS
+	}
+	s.quality.addRTT(rtt)
+	cur := counters{at: now, received: st.PacketsReceived, lost: st.PacketsLost,
+		played: st.FramesPlayed, concealed: st.FramesConcealed}
+	base := s.quality.push(cur)
 	ls := LiveStats{
 		CallID:          st.CallID,
 		Peer:            st.Peer,
 		State:           StateActive,
 		DurationMS:      st.MediaMS,
-		RTTMS:           st.RTTMS,
+		WindowS:         liveWindow.Seconds(),
+		RTTMS:           rtt,
 		OneWayMS:        st.OneWayMS,
 		JitterMS:        st.JitterMS,
-		LossPercent:     st.LossPercent,
 		JitterBufferMS:  st.JitterBufferMS,
 		FramesPlayed:    st.FramesPlayed,
 		FramesConcealed: st.FramesConcealed,
 		FramesRecovered: st.FramesRecovered,
-		MOS:             st.MOS,
 		MicLevelDB:      s.live.mic.Peak(),
 		SpeakerLevelDB:  s.live.speaker.Peak(),
 	}
-	if ls.RTTMS == 0 {
-		ls.RTTMS = st.ICERTTMS
+	// Over the window: a path replaced by a rebuild restarts pion's
+	// counters, so a counter that went back counts from zero.
+	delta := func(now, then int64) int64 {
+		if now < then {
+			return now
+		}
+		return now - then
 	}
-	if s.receiver != nil {
-		ls.JitterTargetMS = ms(s.receiver.Jitter.TargetDelay())
+	recv := delta(int64(cur.received), int64(base.received))
+	lost := delta(cur.lost, base.lost)
+	if lost < 0 {
+		lost = 0
+	}
+	if recv+lost > 0 {
+		ls.LossPercent = 100 * float64(lost) / float64(recv+lost)
+	}
+	heard := ls.LossPercent
+	if played := delta(int64(cur.played), int64(base.played)); played > 0 {
+		heard = 100 * float64(delta(int64(cur.concealed), int64(base.concealed))) / float64(played)
+	}
+	ls.MOS = EstimateMOS(time.Duration(st.OneWayMS*float64(time.Millisecond)),
+		time.Duration(st.JitterMS*float64(time.Millisecond)), heard)
+	s.mu.Lock()
+	receiver := s.receiver
+	s.mu.Unlock()
+	if receiver != nil {
+		ls.JitterTargetMS = ms(receiver.Jitter.TargetDelay())
 	}
 	if s.cfg.Muted != nil {
 		ls.Muted = s.cfg.Muted()
 	}
-	return ls
+	return ls, st
 }
 
-// startLive calls Config.OnStats every LiveInterval until ctx ends. It runs
-// under mediaWG so that it stops before the peer connection is released.
+// startLive samples the call every LiveInterval until ctx ends: round trips
+// for the robust path RTT and, if set, Config.OnStats. It runs under
+// mediaWG so that it stops before the peer connection is released.
 func (s *session) startLive(ctx context.Context) {
-	if s.cfg.OnStats == nil {
-		return
-	}
 	s.mediaWG.Add(1)
 	go func() {
 		defer s.mediaWG.Done()
@@ -96,8 +135,11 @@ func (s *session) startLive(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
-				s.cfg.OnStats(s.Live())
+			case now := <-t.C:
+				ls, _ := s.sample(now)
+				if s.cfg.OnStats != nil {
+					s.cfg.OnStats(ls)
+				}
 			}
 		}
 	}()

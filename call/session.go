@@ -68,6 +68,11 @@ type session struct {
 	failed         chan error
 
 	firstAudio atomic.Int64 // unix nanoseconds of the first received RTP packet
+	lastRTP    atomic.Int64 // unix nanoseconds of the latest received RTP packet
+	// resumed tells the loop that the peer's audio came back after a
+	// silence.
+	resumed chan resumption
+	quality quality
 
 	inbox    chan inbound
 	readDone chan struct{}
@@ -108,6 +113,7 @@ func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string,
 		inbox:     make(chan inbound, 16),
 		readDone:  make(chan struct{}),
 		mediaDone: make(chan error, 1),
+		resumed:   make(chan resumption, 4),
 	}
 	if err := s.setupPeerConnection(); err != nil {
 		s.closeMedia()
@@ -317,6 +323,7 @@ func (s *session) onTrack(p *mediaPath, track *webrtc.TrackRemote, recv *webrtc.
 		}
 		now := time.Now()
 		s.firstAudio.CompareAndSwap(0, now.UnixNano())
+		s.noteRTP(now)
 		s.mu.Lock()
 		receiver := s.receiver
 		s.mu.Unlock()

@@ -41,6 +41,7 @@ import (
 //
 //	[call]
 //	ring_timeout = "30s"
+//	media_timeout = "60s"
 //
 //	[listen]
 //	accept = "contacts"
@@ -87,6 +88,9 @@ type Audio struct {
 type Call struct {
 	Duration    string `toml:"duration"`     // --duration, a Go duration ("2m")
 	RingTimeout string `toml:"ring_timeout"` // --ring-timeout
+	// MediaTimeout is --media-timeout: how long a call whose audio stopped
+	// keeps trying to get it back before it ends ("media-lost").
+	MediaTimeout string `toml:"media_timeout"`
 }
 
 // Listen is the [listen] table: settings of `lokicall listen`.
@@ -193,6 +197,7 @@ func (f *File) FlagValues() map[string]string {
 	set("frame", f.Audio.Frame)
 	set("duration", f.Call.Duration)
 	set("ring-timeout", f.Call.RingTimeout)
+	set("media-timeout", f.Call.MediaTimeout)
 	set("accept", f.Listen.Accept)
 	setInt("port", f.Listen.Port)
 	setInt("calls", f.Listen.Calls)

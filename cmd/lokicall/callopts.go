@@ -22,9 +22,11 @@ type callOptions struct {
 	in, out     string
 	duration    time.Duration
 	ringTimeout time.Duration
-	mode        string
-	bitrate     int
-	frame       time.Duration
+	// mediaTimeout bounds how long a call whose audio stopped keeps trying.
+	mediaTimeout time.Duration
+	mode         string
+	bitrate      int
+	frame        time.Duration
 
 	stun, turn                   []string
 	turnUsername, turnCredential string
@@ -38,6 +40,7 @@ func (o *callOptions) register(fs *pflag.FlagSet, defaultIn string) {
 	fs.StringVar(&o.out, "out", "null", "audio sink: device[:NAME], file:PATH.wav, null")
 	fs.DurationVar(&o.duration, "duration", 0, "hang up after this much audio (0: until the peer hangs up or Ctrl-C)")
 	fs.DurationVar(&o.ringTimeout, "ring-timeout", call.DefaultRingTimeout, "how long a call may ring")
+	fs.DurationVar(&o.mediaTimeout, "media-timeout", call.DefaultMediaTimeout, "how long a call whose audio stopped keeps trying to get it back before it ends (media-lost)")
 	fs.StringVar(&o.mode, "mode", string(ice.ModeOnion), "connectivity mode: onion (nobody learns your IP), p2p (the peer and STUN/TURN operators learn it), relay (the TURN operator learns it)")
 	fs.StringSliceVar(&o.stun, "stun", nil, "STUN server URI for p2p mode (stun:HOST[:PORT]); repeatable")
 	fs.StringSliceVar(&o.turn, "turn", nil, "TURN server URI for p2p and relay modes (turn:HOST[:PORT][?transport=udp|tcp], turns:…); repeatable")
@@ -117,6 +120,7 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 		Encoder:         media.EncoderConfig{Bitrate: o.bitrate, FrameDuration: o.frame},
 		Duration:        o.duration,
 		RingTimeout:     o.ringTimeout,
+		MediaTimeout:    o.mediaTimeout,
 		Events:          events,
 		Logger:          g.logger,
 	}, nil

@@ -47,6 +47,12 @@ func (w *eventWriter) event(ev call.Event) {
 			line += "  (" + ev.Reason + ")"
 		}
 		fmt.Fprintln(w.out, line)
+	case call.EventInterruption:
+		if in := ev.Interruption; in != nil && in.Phase == call.InterruptionStarted {
+			fmt.Fprintf(w.out, "%s  %s\n", ts, interruptedLine(ev.Peer, msDuration(in.SilentMS)))
+		} else if in != nil {
+			fmt.Fprintf(w.out, "%s  audio from %s is back after a gap of %s\n", ts, ev.Peer, seconds(msDuration(in.GapMS)))
+		}
 	default:
 		fmt.Fprintf(w.out, "%s  %s %s\n", ts, ev.Kind, ev.Message)
 	}
@@ -95,7 +101,8 @@ func (w *eventWriter) printStatsTo(out io.Writer, s *call.Stats) {
 	}
 	fmt.Fprintf(out, "call statistics (%s mode, peer %s)\n", s.Mode, s.Peer)
 	if s.SetupRTTs > 0 {
-		p("setup", "%.0f ms to first audio (%.1f path round trips); media path up after %.0f ms", s.SetupMS, s.SetupRTTs, s.ConnectMS)
+		p("setup", "%.0f ms to first audio (%.1f path round trips of %.0f ms, the call's median); media path up after %.0f ms",
+			s.SetupMS, s.SetupRTTs, s.PathRTTMS, s.ConnectMS)
 	} else {
 		p("setup", "%.0f ms to first audio; media path up after %.0f ms", s.SetupMS, s.ConnectMS)
 	}
@@ -107,4 +114,5 @@ func (w *eventWriter) printStatsTo(out io.Writer, s *call.Stats) {
 	p("candidates", "%s -> %s", s.LocalCandidate, s.RemoteCandidate)
 	p("quality", "MOS %.2f (E-model, one-way delay %.1f ms)", s.MOS, s.OneWayMS)
 	p("audio", "%.1f s", s.MediaMS/1000)
+	p("interrupted", "%d times, %.1f s in all", s.Interruptions, s.InterruptedMS/1000)
 }

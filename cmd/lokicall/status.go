@@ -53,7 +53,10 @@ type callScreen struct {
 	live      *liveFigures
 	userHung  bool
 	lastEnd   call.Event
-	over      bool // the call has ended: no more status line
+	// silentSince is when the peer's audio stopped, while the call reports
+	// an interruption; zero otherwise.
+	silentSince time.Time
+	over        bool // the call has ended: no more status line
 }
 
 func newCallScreen(g *globalOptions, muted *atomic.Bool) *callScreen {
@@ -69,6 +72,13 @@ func (s *callScreen) event(ev call.Event) {
 	if ev.Kind == call.EventStats {
 		// The statistics block follows: the status line is done.
 		s.over = true
+	}
+	if ev.Kind == call.EventInterruption && ev.Interruption != nil {
+		if ev.Interruption.Phase == call.InterruptionStarted {
+			s.silentSince = ev.Time.Add(-msDuration(ev.Interruption.SilentMS))
+		} else {
+			s.silentSince = time.Time{}
+		}
 	}
 	if ev.Kind == call.EventCaller && s.state == "" {
 		s.state, s.since = call.StateIncoming, ev.Time
@@ -183,6 +193,13 @@ func (s *callScreen) line(now time.Time) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b strings.Builder
+	if !s.silentSince.IsZero() && s.state == call.StateActive {
+		b.WriteString(interruptedLine(s.peer, now.Sub(s.silentSince)))
+		if s.t.interactive() {
+			b.WriteString("  q hang up")
+		}
+		return b.String()
+	}
 	b.WriteString(stateMark(s.state))
 	b.WriteString(" ")
 	b.WriteString(string(s.state))
@@ -231,6 +248,15 @@ func (s *callScreen) line(now time.Time) string {
 		}
 	}
 	return b.String()
+}
+
+// interruptedLine is the status while no audio arrives from peer: what is
+// wrong, for how long, and that the call is trying to get it back.
+func interruptedLine(peer string, silent time.Duration) string {
+	if peer == "" {
+		peer = "the other side"
+	}
+	return fmt.Sprintf("⚠ no audio from %s for %s — reconnecting", peer, seconds(silent))
 }
 
 func stateMark(st call.State) string {

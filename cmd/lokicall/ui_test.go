@@ -279,3 +279,27 @@ func TestAcceptNeedsTerminalToAsk(t *testing.T) {
 		t.Errorf("--accept maybe: exit %d", code)
 	}
 }
+
+// TestStatusLineInterruption: while the call reports an interruption the
+// status line says so with its length, and returns to the figures when the
+// audio is back.
+func TestStatusLineInterruption(t *testing.T) {
+	tm, _ := fakeTerminal()
+	var muted atomic.Bool
+	g := &globalOptions{term: tm, config: &config.File{}}
+	s := newCallScreen(g, &muted)
+	peer := lokinettest.RandomAddress().String()
+	start := time.Now()
+	s.event(call.Event{Kind: call.EventState, State: call.StateActive, Peer: peer, Time: start})
+	s.event(call.Event{Kind: call.EventInterruption, Peer: peer, Time: start.Add(11 * time.Second),
+		Interruption: &call.Interruption{Phase: call.InterruptionStarted, SilentMS: 1000}})
+	want := "⚠ no audio from " + shortAddress(peer) + " for 4s — reconnecting"
+	if line := s.line(start.Add(14 * time.Second)); !strings.HasPrefix(line, want) {
+		t.Errorf("status line %q, want it to start with %q", line, want)
+	}
+	s.event(call.Event{Kind: call.EventInterruption, Peer: peer, Time: start.Add(15 * time.Second),
+		Interruption: &call.Interruption{Phase: call.InterruptionEnded, GapMS: 5000}})
+	if line := s.line(start.Add(16 * time.Second)); !strings.HasPrefix(line, "● active 0:16") {
+		t.Errorf("status line after the interruption %q, want the active line", line)
+	}
+}
