@@ -1,6 +1,9 @@
 package call
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrRejected reports a call the callee declined.
@@ -34,3 +37,7 @@ var ErrCallerHungUp = errors.New("caller hung up")
 // ErrAudio reports an audio source, sink or pipeline that failed during a
 // call (a device unplugged, a file that cannot be written).
 var ErrAudio = errors.New("audio failed")
+
+// ErrMediaLost reports an established call whose audio stopped and did not
+// come back within Config.MediaTimeout. It matches ErrMediaFailed too.
+var ErrMediaLost = fmt.Errorf("%w: media lost", ErrMediaFailed)

@@ -58,12 +58,12 @@ type Interruption struct {
 	// GapMS, on ended, is the time between the last packet of audio before
 	// the interruption and the first one after it.
 	GapMS float64 `json:"gap_ms,omitempty"`
-	// RecoveryRTTs, on ended after an ICE restart, is the time from the
-	// restart offer that brought the path back (sent or received) to the
-	// first packet of audio, in path round trips (Stats.PathRTTMS); it is
-	// omitted when the audio came back without a restart, with the path
-	// itself.
-	RecoveryRTTs float64 `json:"recovery_rtts,omitempty"`
+	// RecoveryRTTs, on ended, is the time from the path's return as this
+	// side can tell it (the first packet of any kind on the media socket
+	// after the silence: an ICE check, DTLS or RTP) to the first packet of
+	// audio, in path round trips (Stats.PathRTTMS). 0 means the audio came
+	// back with the path itself; it is omitted when unknown.
+	RecoveryRTTs *float64 `json:"recovery_rtts,omitempty"`
 }
 
 // Event is one thing that happened during a call, as streamed to --json.

@@ -162,6 +162,13 @@ func (q *quality) addRecovery() {
 	q.mu.Unlock()
 }
 
+// silenceBegan is when the ongoing interruption's silence began; zero when
+// there is none.
+func (s *session) silenceBegan() time.Time {
+	t, _ := s.quality.interruptedSince()
+	return t
+}
+
 // onWatch runs every watchInterval while audio runs: it reports an
 // interruption when the peer's audio has stopped for longer than
 // Config.InterruptAfter, and goes on to recovery and, past the media
@@ -188,12 +195,13 @@ func (s *session) onResumed(r resumption) {
 	if _, interrupted := s.quality.interruptedSince(); !interrupted {
 		return
 	}
+	rtts, known := s.recoveryRTTs(r.at)
 	gap := s.quality.endInterruption(r.at)
 	ev := &Interruption{Phase: InterruptionEnded, GapMS: ms(gap)}
-	if rtts := s.recoveryRTTs(r.at); rtts > 0 {
-		ev.RecoveryRTTs = rtts
+	if known {
+		ev.RecoveryRTTs = &rtts
 	}
-	s.log.Info("audio from the peer is back", "gap", gap.Round(time.Millisecond), "recovery_rtts", ev.RecoveryRTTs)
+	s.log.Info("audio from the peer is back", "gap", gap.Round(time.Millisecond), "recovery_rtts", rtts, "known", known)
 	s.emit.emit(Event{Kind: EventInterruption, CallID: s.callID, Peer: s.peer.String(), Interruption: ev})
 	s.recovered()
 }

@@ -57,6 +57,8 @@ type callState struct {
 	watch *time.Ticker
 	// watchC is watch's channel; nil while there is no watch.
 	watchC <-chan time.Time
+	// recovery is the caller's ICE restart state.
+	recovery recovery
 }
 
 // run drives the session until the call ends, then releases everything and
@@ -115,6 +117,12 @@ func (s *session) events(ctx context.Context) ending {
 			e = s.onWatch(now)
 		case r := <-s.resumed:
 			s.onResumed(r)
+		case res := <-s.resolvedC:
+			e = s.onResolved(res)
+		case <-s.rebuildC:
+			e = s.onRebuild()
+		case <-s.pathDownC:
+			s.onPathDown()
 		}
 		if e != nil {
 			return *e
@@ -152,6 +160,10 @@ func (s *session) onConnectionError(err error) *ending {
 func (s *session) onConnected(ctx context.Context) *ending {
 	s.loop.connected = nil
 	s.loop.setupTimer = nil
+	if s.loop.phase == phaseActive {
+		s.log.Info("rebuilt media path connected")
+		return nil
+	}
 	s.state(StateConnected, "")
 	if err := s.maybeStartMedia(ctx); err != nil {
 		return localError(err)
@@ -221,6 +233,11 @@ func (s *session) onPathFailed(err error) *ending {
 	switch {
 	case errors.Is(err, ErrPolicy):
 		return hangUp(err, signalling.ReasonPolicy)
+	case l.phase == phaseActive:
+		// An established call recovers (see recover.go) or ends after
+		// the media timeout.
+		s.log.Warn("media path failed", "err", err)
+		s.onPathDown()
 	case s.canFallBack() && l.phase == phaseAccepted:
 		s.log.Warn("onion media path failed", "err", err)
 		if err := s.startFallback(); err != nil {
@@ -287,9 +304,23 @@ func (s *session) onMediaDone(err error) *ending {
 // onMessage processes one message from the peer.
 func (s *session) onMessage(ctx context.Context, m signalling.Message) *ending {
 	if err := s.machine.Check(m); err != nil {
+		switch {
+		case m.Type.IsRestart():
+			return s.refuseRestart(m, signalling.ReasonWrongCall, err)
+		case m.Type == signalling.TypeRestartRefused:
+			s.log.Warn("ignoring a restart refusal", "err", err)
+			return nil
+		}
 		return hangUp(fmt.Errorf("%w: %w", ErrProtocol, err), signalling.ReasonProtocolError)
 	}
 	if err := s.machine.Received(m.Type); err != nil {
+		switch {
+		case m.Type.IsRestart():
+			return s.refuseRestart(m, signalling.ReasonNotNow, err)
+		case m.Type == signalling.TypeRestartRefused:
+			s.log.Warn("ignoring a restart refusal", "err", err)
+			return nil
+		}
 		return hangUp(fmt.Errorf("%w: %w", ErrProtocol, err), signalling.ReasonProtocolError)
 	}
 	switch m.Type {
@@ -320,6 +351,10 @@ func (s *session) onMessage(ctx context.Context, m signalling.Message) *ending {
 		}
 	case signalling.TypeRestart:
 		return s.onFallbackOffer(m)
+	case signalling.TypeICERestart:
+		return s.onICERestart(m)
+	case signalling.TypeRestartRefused:
+		s.onRestartRefused(m)
 	case signalling.TypeBusy:
 		return &ending{err: ErrBusy, reason: signalling.ReasonBusy}
 	case signalling.TypeReject:
@@ -340,8 +375,14 @@ func (s *session) onHangup(reason string) *ending {
 	switch {
 	case reason == signalling.ReasonMediaFailed:
 		return &ending{err: fmt.Errorf("%w: the peer's media path failed", ErrMediaFailed), reason: reason}
+	case reason == signalling.ReasonMediaLost:
+		return &ending{err: fmt.Errorf("%w: the peer heard no audio for too long", ErrMediaLost), reason: reason}
 	case s.loop.phase == phaseActive:
 		return &ending{reason: reason}
+	case s.role == signalling.Callee && s.loop.phase == phaseAccepted:
+		// Accepted, so not a missed call: the caller gave up while the
+		// media path was still being built.
+		return &ending{err: fmt.Errorf("%w: the caller hung up before audio started (%s)", ErrMediaFailed, reason), reason: reason}
 	case s.role == signalling.Callee:
 		return &ending{err: ErrCallerHungUp, reason: reason}
 	}

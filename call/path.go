@@ -35,6 +35,9 @@ type mediaPath struct {
 	candMu       sync.Mutex
 	localReady   bool
 	pendingLocal []signalling.Message
+	// eocQueued: end-of-candidates is queued or sent in this negotiation
+	// (pion may finish gathering twice around an ICE restart).
+	eocQueued bool
 
 	mu            sync.Mutex
 	remoteReady   bool
@@ -68,7 +71,7 @@ func (s *session) newMediaPath(mode ice.Mode) (*mediaPath, error) {
 		Mode:    mode,
 		Servers: s.cfg.Servers,
 		Node:    s.cfg.Node,
-		Net:     s.cfg.Net,
+		Net:     s.mediaNet,
 		Timers:  s.cfg.Timers,
 		Logger:  s.log,
 	})
@@ -134,7 +137,7 @@ func (p *mediaPath) connectedTime() time.Time {
 // anew, and its candidates must not overtake its offer or answer.
 func (p *mediaPath) holdLocal() {
 	p.candMu.Lock()
-	p.localReady = false
+	p.localReady, p.eocQueued = false, false
 	p.candMu.Unlock()
 }
 

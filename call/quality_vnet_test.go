@@ -127,36 +127,8 @@ func TestE2ELossyJitteryPath(t *testing.T) {
 	}
 	path := &lossyPath{rng: rand.New(rand.NewPCG(5, 5)), loss: 0.05,
 		dropped: map[string]map[uint16]bool{}, passed: map[string]int{}}
-	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.77.0.0/24", MinDelay: 150 * time.Millisecond,
-		MaxJitter: 30 * time.Millisecond, LoggerFactory: ice.LoggerFactory(nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	router.AddChunkFilter(path.filter)
 	alice, bob := newPeers(t, "127.77.22.1", "127.77.22.2")
-	virt := map[netip.Addr]netip.Addr{
-		alice.node.IP: netip.MustParseAddr("10.77.0.1"),
-		bob.node.IP:   netip.MustParseAddr("10.77.0.2"),
-	}
-	real := map[netip.Addr]netip.Addr{}
-	for r, v := range virt {
-		real[v] = r
-	}
-	nets := map[*peer]transport.Net{}
-	for _, p := range []*peer{alice, bob} {
-		vn, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{virt[p.node.IP].String()}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := router.AddNet(vn); err != nil {
-			t.Fatal(err)
-		}
-		nets[p] = &mappedNet{Net: vn, toVirt: virt, toReal: real}
-	}
-	if err := router.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = router.Stop() })
+	nets := vnetPath(t, alice, bob, "10.77.0", 150*time.Millisecond, 30*time.Millisecond, path.filter)
 
 	babble := func(orig media.Source) media.Source { _ = orig.Close(); return media.NewBabble() }
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -209,4 +181,43 @@ func TestE2ELossyJitteryPath(t *testing.T) {
 	if st.MOS <= 3.8 {
 		t.Errorf("MOS %.2f, want above 3.8", st.MOS)
 	}
+}
+
+// vnetPath puts the media of alice and bob on a vnet router (subnet
+// prefix.0/24, alice .1, bob .2) with the given one-way delay, jitter and
+// chunk filter, and returns each peer's network stack.
+func vnetPath(t *testing.T, alice, bob *peer, prefix string, delay, jitter time.Duration, filter vnet.ChunkFilter) map[*peer]transport.Net {
+	t.Helper()
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: prefix + ".0/24", MinDelay: delay,
+		MaxJitter: jitter, LoggerFactory: ice.LoggerFactory(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filter != nil {
+		router.AddChunkFilter(filter)
+	}
+	virt := map[netip.Addr]netip.Addr{
+		alice.node.IP: netip.MustParseAddr(prefix + ".1"),
+		bob.node.IP:   netip.MustParseAddr(prefix + ".2"),
+	}
+	real := map[netip.Addr]netip.Addr{}
+	for r, v := range virt {
+		real[v] = r
+	}
+	nets := map[*peer]transport.Net{}
+	for _, p := range []*peer{alice, bob} {
+		vn, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{virt[p.node.IP].String()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := router.AddNet(vn); err != nil {
+			t.Fatal(err)
+		}
+		nets[p] = &mappedNet{Net: vn, toVirt: virt, toReal: real}
+	}
+	if err := router.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = router.Stop() })
+	return nets
 }

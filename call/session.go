@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 	pionmedia "github.com/pion/webrtc/v4/pkg/media"
 
@@ -73,6 +76,14 @@ type session struct {
 	// silence.
 	resumed chan resumption
 	quality quality
+	// inbound sees every packet on the media sockets; mediaNet is the
+	// network stack that reports to it.
+	inbound  inboundWatch
+	mediaNet transport.Net
+	// resolvedC, rebuildC and pathDownC carry recovery events to the loop.
+	resolvedC chan resolved
+	rebuildC  chan struct{}
+	pathDownC chan struct{}
 
 	inbox    chan inbound
 	readDone chan struct{}
@@ -114,7 +125,18 @@ func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string,
 		readDone:  make(chan struct{}),
 		mediaDone: make(chan error, 1),
 		resumed:   make(chan resumption, 4),
+		resolvedC: make(chan resolved, 1),
+		rebuildC:  make(chan struct{}, 1),
+		pathDownC: make(chan struct{}, 1),
 	}
+	nw := cfg.Net
+	if nw == nil {
+		var err error
+		if nw, err = stdnet.NewNet(); err != nil {
+			return nil, fmt.Errorf("host network: %w", err)
+		}
+	}
+	s.mediaNet = watchedNet{Net: nw, w: &s.inbound}
 	if err := s.setupPeerConnection(); err != nil {
 		s.closeMedia()
 		return nil, err
@@ -230,6 +252,15 @@ func (s *session) onLocalCandidate(p *mediaPath, c *webrtc.ICECandidate) {
 	if !s.isCurrent(p) {
 		return // from a media path that was replaced
 	}
+	if p.eocQueued {
+		// pion may gather twice around an ICE restart: the same host
+		// candidate again, after end-of-candidates.
+		s.log.Debug("dropping a candidate gathered after end-of-candidates")
+		return
+	}
+	if msg.Type == signalling.TypeEndOfCandidates {
+		p.eocQueued = true
+	}
 	if !p.localReady {
 		p.pendingLocal = append(p.pendingLocal, msg)
 		return
@@ -263,7 +294,11 @@ func (s *session) onConnectionState(p *mediaPath, st webrtc.PeerConnectionState)
 	case webrtc.PeerConnectionStateFailed:
 		s.fail(fmt.Errorf("%w: ICE or DTLS failed", ErrMediaFailed))
 	case webrtc.PeerConnectionStateDisconnected:
-		s.log.Warn("media path disconnected; waiting for it to recover")
+		s.log.Warn("media path disconnected")
+		select {
+		case s.pathDownC <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -456,13 +491,18 @@ func (s *session) localDescription(typ webrtc.SDPType, iceRestart bool) (string,
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", typ, err)
 	}
-	if err := ice.CheckLocalSDP(desc.SDP); err != nil {
+	// An ICE restart gathers at once, and pion writes what it has gathered
+	// into the description (and wants it applied unchanged); what leaves is
+	// the description without them: candidates travel separately,
+	// translated.
+	out := stripCandidates(desc.SDP)
+	if err := ice.CheckLocalSDP(out); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
 	if err := p.pc.SetLocalDescription(desc); err != nil {
 		return "", fmt.Errorf("apply local %s: %w", typ, err)
 	}
-	return desc.SDP, nil
+	return out, nil
 }
 
 // writeSample sends one encoded frame on the current media path; while a
@@ -551,4 +591,19 @@ func (s *session) closeMedia() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// stripCandidates removes the a=candidate and a=end-of-candidates lines of
+// an SDP.
+func stripCandidates(sdp string) string {
+	lines := strings.SplitAfter(sdp, "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		t := strings.ToLower(strings.TrimSpace(l))
+		if strings.HasPrefix(t, "a=candidate") || strings.HasPrefix(t, "a=end-of-candidates") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "")
 }

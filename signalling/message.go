@@ -54,13 +54,24 @@ const (
 	// carries a new offer and the mode (p2p or relay), sent only by a caller
 	// whose user consented to that fallback.
 	TypeRestart Type = "restart"
+	// TypeICERestart asks to rebuild the media path of an accepted call in
+	// the same mode: it carries a new offer with new ICE credentials (and,
+	// when the caller had to rebuild its endpoint, a new DTLS fingerprint).
+	// Only the caller sends it, only after accept, as often as needed; the
+	// callee answers with TypeAnswer, then candidates flow again.
+	TypeICERestart Type = "ice-restart"
+	// TypeRestartRefused answers a restart or ice-restart that may not be
+	// followed (another call's ID, before accept, from the callee, a
+	// negotiation already under way) without ending the call. Reason says
+	// why.
+	TypeRestartRefused Type = "restart-refused"
 )
 
 // Known reports whether t is one of the message types.
 func (t Type) Known() bool {
 	switch t {
 	case TypeOffer, TypeAnswer, TypeCandidate, TypeEndOfCandidates, TypeRinging,
-		TypeAccept, TypeBusy, TypeReject, TypeHangup, TypeRestart:
+		TypeAccept, TypeBusy, TypeReject, TypeHangup, TypeRestart, TypeICERestart, TypeRestartRefused:
 		return true
 	}
 	return false
@@ -117,7 +128,20 @@ const (
 	// ReasonCallerFallback: the callee follows the caller's fallback (a
 	// fallback state's reason, not an end).
 	ReasonCallerFallback = "caller-fallback"
+	// ReasonWrongCall: a restart-refused for a restart of another call.
+	ReasonWrongCall = "wrong-call"
+	// ReasonNotNow: a restart-refused for a restart the call's state does
+	// not allow (before accept, from the callee, during another one).
+	ReasonNotNow = "not-now"
+	// ReasonRestartFailed: a restart-refused for a restart this side could
+	// not follow (an offer it could not apply).
+	ReasonRestartFailed = "restart-failed"
 )
+
+// IsRestart reports whether t asks to rebuild the media path (restart or
+// ice-restart): a bad one is refused with TypeRestartRefused, not ended
+// with.
+func (t Type) IsRestart() bool { return t == TypeRestart || t == TypeICERestart }
 
 // Message is one signalling message. Which optional fields a type requires
 // or forbids is checked by Encode and Decode.
@@ -410,8 +434,8 @@ func validate(m Message) error {
 		return fmt.Errorf("%w: call_id: %w", ErrMalformed, err)
 	}
 
-	hasSDP := m.Type == TypeOffer || m.Type == TypeAnswer || m.Type == TypeRestart
-	hasReason := m.Type == TypeBusy || m.Type == TypeReject || m.Type == TypeHangup
+	hasSDP := m.Type == TypeOffer || m.Type == TypeAnswer || m.Type == TypeRestart || m.Type == TypeICERestart
+	hasReason := m.Type == TypeBusy || m.Type == TypeReject || m.Type == TypeHangup || m.Type == TypeRestartRefused
 	switch {
 	case m.Type != TypeOffer && m.From != "":
 		return fmt.Errorf("%w: from: not allowed on %s", ErrMalformed, m.Type)

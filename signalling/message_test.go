@@ -53,6 +53,9 @@ func fixtures() map[Type]Message {
 		TypeBusy:            {Version: Version, Type: TypeBusy, CallID: callID},
 		TypeReject:          {Version: Version, Type: TypeReject, CallID: callID, Reason: ReasonDeclined},
 		TypeHangup:          {Version: Version, Type: TypeHangup, CallID: callID, Reason: ReasonCompleted},
+		TypeICERestart: {Version: Version, Type: TypeICERestart, CallID: callID, Mode: ModeOnion, Ptime: 20,
+			SDP: strings.Replace(strings.Replace(testSDP, "kSdjcUJtUxqcwQPr", "QmVyZ2VuV2llbkJl", 1), "jmyZVPUqGCHQhhBhaHjRSAgkSvzAHwbi", "TmV1ZUNyZWRlbnRpYWxzRm9yUmVzdGFy", 1)},
+		TypeRestartRefused: {Version: Version, Type: TypeRestartRefused, CallID: callID, Reason: ReasonNotNow},
 	}
 }
 
@@ -221,6 +224,10 @@ func badInputs(t testing.TB) []badInput {
 		{"busy/reason long", fixtures()[TypeBusy], set("reason", strings.Repeat("x", MaxReasonLen+1)), "reason"},
 		{"reject/reason newline", fixtures()[TypeReject], set("reason", "declined\n"), "reason"},
 		{"hangup/reason non-ASCII", fixtures()[TypeHangup], set("reason", "fertig\u00e9"), "reason"},
+		{"ice-restart/sdp candidate line", fixtures()[TypeICERestart], set("sdp", testSDP+"a=candidate:1 1 udp 2130706431 172.16.0.1 5000 typ host\r\n"), "a=candidate"},
+		{"ice-restart/mode unknown", fixtures()[TypeICERestart], set("mode", "tor"), "mode"},
+		{"ice-restart/ptime 30", fixtures()[TypeICERestart], set("ptime", 30), "ptime"},
+		{"restart-refused/reason newline", fixtures()[TypeRestartRefused], set("reason", "not-now\n"), "reason"},
 	} {
 		add(c.name, raw(t, c.m, c.edit), c.text)
 	}
@@ -232,11 +239,11 @@ func allowed(t Type, field string) bool {
 	case "from":
 		return t == TypeOffer
 	case "sdp":
-		return t == TypeOffer || t == TypeAnswer
+		return t == TypeOffer || t == TypeAnswer || t == TypeICERestart
 	case "candidate":
 		return t == TypeCandidate
 	case "reason":
-		return t == TypeBusy || t == TypeReject || t == TypeHangup
+		return t == TypeBusy || t == TypeReject || t == TypeHangup || t == TypeRestartRefused
 	}
 	return false
 }

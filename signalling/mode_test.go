@@ -108,3 +108,110 @@ func TestRestartTransitions(t *testing.T) {
 		t.Errorf("restart without a mode: %v, want ErrMalformed", err)
 	}
 }
+
+// TestICERestartTransitions: an ICE restart follows accept only, comes from
+// the caller only, one at a time, as often as needed; the callee answers it
+// and candidates flow again; a refusal changes nothing but ends a refused
+// ICE restart.
+func TestICERestartTransitions(t *testing.T) {
+	type step = struct {
+		from Role
+		t    Type
+	}
+	// run plays steps on the caller's Machine and the callee's, which must
+	// agree.
+	run := func(steps ...step) (*Machine, error) {
+		caller, callee := NewMachine(Caller, callID), NewMachine(Callee, callID)
+		for _, st := range steps {
+			var errs [2]error
+			if st.from == Caller {
+				errs = [2]error{caller.Sent(st.t), callee.Received(st.t)}
+			} else {
+				errs = [2]error{caller.Received(st.t), callee.Sent(st.t)}
+			}
+			if (errs[0] == nil) != (errs[1] == nil) {
+				t.Fatalf("%v %s: caller says %v, callee %v", st.from, st.t, errs[0], errs[1])
+			}
+			if errs[0] != nil {
+				return caller, errs[0]
+			}
+			if caller.State() != callee.State() {
+				t.Fatalf("after %v %s: caller in %v, callee in %v", st.from, st.t, caller.State(), callee.State())
+			}
+		}
+		return caller, nil
+	}
+	base := []step{{Caller, TypeOffer}, {Callee, TypeRinging}, {Callee, TypeAnswer}, {Callee, TypeAccept}}
+	with := func(more ...step) []step { return append(append([]step{}, base...), more...) }
+	good := []struct {
+		name  string
+		steps []step
+		want  State
+	}{
+		{"restart and answer", with(step{Caller, TypeICERestart}, step{Caller, TypeCandidate}, step{Callee, TypeAnswer},
+			step{Callee, TypeCandidate}, step{Callee, TypeEndOfCandidates}), StateAccepted},
+		{"restart twice", with(step{Caller, TypeICERestart}, step{Callee, TypeAnswer}, step{Caller, TypeICERestart},
+			step{Callee, TypeAnswer}, step{Caller, TypeICERestart}), StateRestarting},
+		{"restart refused", with(step{Caller, TypeICERestart}, step{Callee, TypeRestartRefused}, step{Callee, TypeCandidate},
+			step{Caller, TypeICERestart}), StateRestarting},
+		{"refusal while ringing", []step{{Caller, TypeOffer}, {Callee, TypeRinging}, {Callee, TypeRestartRefused}}, StateRinging},
+		{"caller refuses", with(step{Caller, TypeRestartRefused}), StateAccepted},
+		{"ice restart after a fallback", with(step{Caller, TypeRestart}, step{Callee, TypeAnswer}, step{Caller, TypeICERestart}), StateRestarting},
+		{"hang up while restarting", with(step{Caller, TypeICERestart}, step{Callee, TypeHangup}), StateEnded},
+	}
+	for _, c := range good {
+		if m, err := run(c.steps...); err != nil || m.State() != c.want {
+			t.Errorf("%s: state %v, err %v; want %v", c.name, m.State(), err, c.want)
+		}
+	}
+	bad := []struct {
+		name  string
+		steps []step
+	}{
+		{"while ringing", []step{{Caller, TypeOffer}, {Callee, TypeRinging}, {Caller, TypeICERestart}}},
+		{"before the answer", []step{{Caller, TypeOffer}, {Caller, TypeICERestart}}},
+		{"from the callee", with(step{Callee, TypeICERestart})},
+		{"two at once", with(step{Caller, TypeICERestart}, step{Caller, TypeICERestart})},
+		{"callee candidate before its answer", with(step{Caller, TypeICERestart}, step{Callee, TypeCandidate})},
+		{"before the offer", []step{{Callee, TypeRestartRefused}}},
+		{"after the end", with(step{Caller, TypeHangup}, step{Caller, TypeICERestart})},
+	}
+	for _, c := range bad {
+		m, err := run(c.steps...)
+		if !errors.Is(err, ErrUnexpected) {
+			t.Errorf("%s: err = %v, want ErrUnexpected", c.name, err)
+		}
+		_ = m
+	}
+	// A refused message leaves the state as it was.
+	m := NewMachine(Callee, callID)
+	for _, typ := range []Type{TypeOffer, TypeRinging} {
+		var err error
+		if typ == TypeOffer {
+			err = m.Received(typ)
+		} else {
+			err = m.Sent(typ)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Received(TypeICERestart); !errors.Is(err, ErrUnexpected) || m.State() != StateRinging {
+		t.Errorf("ice-restart while ringing: err %v, state %v; want ErrUnexpected and ringing", err, m.State())
+	}
+	other := Message{Version: Version, Type: TypeICERestart, CallID: NewCallID(), SDP: testSDP}
+	if err := m.Check(other); !errors.Is(err, ErrWrongCall) {
+		t.Errorf("ice-restart for another call: %v, want ErrWrongCall", err)
+	}
+	for name, msg := range map[string]Message{
+		"ice-restart without sdp":     {Version: Version, Type: TypeICERestart, CallID: callID},
+		"ice-restart with a reason":   {Version: Version, Type: TypeICERestart, CallID: callID, SDP: testSDP, Reason: "x"},
+		"ice-restart with candidates": {Version: Version, Type: TypeICERestart, CallID: callID, SDP: testSDP + "a=candidate:1 1 udp 1 10.0.0.1 9 typ host\r\n"},
+		"refusal with sdp":            {Version: Version, Type: TypeRestartRefused, CallID: callID, SDP: testSDP},
+		"refusal with a bad reason":   {Version: Version, Type: TypeRestartRefused, CallID: callID, Reason: "tab\there"},
+	} {
+		if _, err := Encode(msg); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v, want ErrMalformed", name, err)
+		}
+	}
+}

@@ -20,8 +20,8 @@ const (
 	// StateAccepted: the callee accepted; media flows.
 	StateAccepted
 	// StateRestarting: after accept, the caller has asked to move the media
-	// to an IP-exposing mode (a fallback both sides consented to); the
-	// callee answers or refuses, and candidates flow again.
+	// to an IP-exposing mode (a fallback both sides consented to) or to
+	// restart ICE; the callee answers or refuses, and candidates flow again.
 	StateRestarting
 	// StateEnded: busy, reject or hangup was sent or received.
 	StateEnded
@@ -83,6 +83,12 @@ type Ending struct {
 //   - the callee rings (Offering → Ringing), then answers once; after its
 //     answer it may send candidates and one end-of-candidates, and accept
 //     (Ringing → Accepted);
+//   - after accept the caller may restart ICE (ice-restart, Accepted →
+//     Restarting) as often as needed, one at a time; the callee answers
+//     (Restarting → Accepted) and candidates flow again;
+//   - restart-refused answers a restart this side may not follow and
+//     changes nothing, except that a refused ice-restart is over
+//     (Restarting → Accepted);
 //   - busy and reject come only from the callee, before accept;
 //   - hangup comes from either side in any state but Ended;
 //   - nothing is allowed after the call ended.
@@ -96,8 +102,11 @@ type Machine struct {
 	state    State
 	answered bool
 	eoc      [2]bool // end-of-candidates seen, indexed by Role of the sender
-	restarts int     // restarts seen; a call may have one
-	ending   Ending
+	restarts int     // fallback restarts seen; a call may have one
+	// iceRestart: the negotiation under way (StateRestarting) is an ICE
+	// restart, not a fallback.
+	iceRestart bool
+	ending     Ending
 }
 
 // NewMachine returns the Machine, in StateIdle, of the given side of the
@@ -150,12 +159,18 @@ func (m *Machine) step(from Role, verb string, t Type) error {
 		return fmt.Errorf("%w: %s %s %q in state %s: %s", ErrUnexpected, m.role, verb, t, m.state, err)
 	}
 	switch {
-	case t == TypeRestart:
+	case t == TypeRestart, t == TypeICERestart:
 		// A new negotiation: a new answer and new candidates from both.
-		m.restarts++
+		if t == TypeRestart {
+			m.restarts++
+		}
+		m.iceRestart = t == TypeICERestart
 		m.answered = false
 		m.eoc = [2]bool{}
 	case t == TypeAnswer:
+		m.answered = true
+	case t == TypeRestartRefused && m.state == StateRestarting && next == StateAccepted:
+		// The refused ICE restart is over; the previous negotiation stands.
 		m.answered = true
 	case t == TypeEndOfCandidates:
 		m.eoc[from] = true
@@ -213,6 +228,22 @@ func (m *Machine) next(from Role, t Type) (State, error) {
 			return s, errString("only one restart per call")
 		}
 		return StateRestarting, nil
+	case TypeICERestart:
+		if from != Caller {
+			return s, errString("only the caller restarts ICE")
+		}
+		if s != StateAccepted {
+			return s, errString("an ICE restart only follows accept, one at a time")
+		}
+		return StateRestarting, nil
+	case TypeRestartRefused:
+		if s == StateIdle {
+			return s, errString("no offer yet")
+		}
+		if s == StateRestarting && m.iceRestart && from == Callee {
+			return StateAccepted, nil
+		}
+		return s, nil
 	case TypeCandidate, TypeEndOfCandidates:
 		if s == StateIdle {
 			return s, errString("no offer yet")
