@@ -192,6 +192,9 @@ func (s *session) onWatch(now time.Time) *ending {
 
 // onResumed: audio from the peer arrived after a silence.
 func (s *session) onResumed(r resumption) {
+	if s.loop.phase == phaseActive {
+		s.reportActive()
+	}
 	if _, interrupted := s.quality.interruptedSince(); !interrupted {
 		return
 	}

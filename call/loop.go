@@ -47,6 +47,14 @@ type callState struct {
 	// connected is the current media path's connected signal while the loop
 	// waits for it; nil once seen.
 	connected <-chan struct{}
+	// iceUp is the current media path's ICE connected signal while the
+	// loop waits for DTLS; dtlsTimer fires dtlsStall after it.
+	iceUp     <-chan struct{}
+	dtlsTimer <-chan time.Time
+	// dtlsStalled: ICE connected but DTLS did not within dtlsStall.
+	dtlsStalled bool
+	// activeReported: StateActive was emitted (audio flows both ways).
+	activeReported bool
 	// decisions carries the callee's accept decision; nil once taken.
 	decisions <-chan Decision
 
@@ -70,7 +78,8 @@ func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, e
 	s.readStarted = true
 	go s.readLoop(rctx)
 
-	s.loop = callState{connected: s.currentPath().connected, decisions: decisions}
+	s.loop = callState{decisions: decisions}
+	s.waitFor(s.currentPath())
 	if s.role == signalling.Caller {
 		// The callee ends ringing itself; the caller waits a little longer
 		// so the callee's own reason arrives first.
@@ -100,6 +109,11 @@ func (s *session) events(ctx context.Context) ending {
 			}
 		case <-l.connected:
 			e = s.onConnected(ctx)
+		case <-l.iceUp:
+			l.iceUp = nil
+			l.dtlsTimer = time.After(dtlsStall)
+		case <-l.dtlsTimer:
+			e = s.onDTLSStall()
 		case err := <-s.failed:
 			e = s.onPathFailed(err)
 		case d := <-l.decisions:
@@ -160,6 +174,7 @@ func (s *session) onConnectionError(err error) *ending {
 func (s *session) onConnected(ctx context.Context) *ending {
 	s.loop.connected = nil
 	s.loop.setupTimer = nil
+	s.loop.iceUp, s.loop.dtlsTimer, s.loop.dtlsStalled = nil, nil, false
 	if s.loop.phase == phaseActive {
 		s.log.Info("rebuilt media path connected")
 		return nil
@@ -184,7 +199,9 @@ func (s *session) maybeStartMedia(ctx context.Context) error {
 	l.phase = phaseActive
 	l.watch = time.NewTicker(watchInterval)
 	l.watchC = l.watch.C
-	s.state(StateActive, "")
+	if s.firstAudio.Load() != 0 {
+		s.reportActive()
+	}
 	if s.cfg.Duration > 0 {
 		l.endTimer = time.After(s.cfg.Duration)
 	}
@@ -203,7 +220,7 @@ func (s *session) startFallback() error {
 	if err := s.fallBack(); err != nil {
 		return err
 	}
-	s.loop.connected = s.currentPath().connected
+	s.waitFor(s.currentPath())
 	s.loop.setupTimer = time.After(s.cfg.setupTimeout())
 	return nil
 }
@@ -216,6 +233,13 @@ func (s *session) onAccepted(ctx context.Context) error {
 	s.state(StateAccepted, "")
 	if l.onionFailed && s.canFallBack() {
 		return s.startFallback()
+	}
+	if l.dtlsStalled && s.role == signalling.Caller {
+		// DTLS stalled while it rang: rebuild now that a restart may be
+		// sent.
+		if err := s.sendRestart(true); err != nil {
+			return err
+		}
 	}
 	if l.connected != nil {
 		limit := s.cfg.setupTimeout()
@@ -405,9 +429,51 @@ func (s *session) onFallbackOffer(m signalling.Message) *ending {
 		return &ending{err: fmt.Errorf("%w: cannot follow the caller to %s: %w", ErrRejected, mode, err),
 			reason: signalling.ReasonFallbackRefused, notify: signalling.TypeReject}
 	}
-	s.loop.connected = s.currentPath().connected
+	s.waitFor(s.currentPath())
 	s.loop.setupTimer = time.After(s.cfg.setupTimeout())
 	return nil
+}
+
+// waitFor makes the loop wait for p to connect.
+func (s *session) waitFor(p *mediaPath) {
+	l := &s.loop
+	l.connected, l.iceUp, l.dtlsTimer, l.dtlsStalled = p.connected, p.iceUp, nil, false
+}
+
+// dtlsStall is how long after ICE connected DTLS may take before the media
+// path is rebuilt: two retransmissions of a lost flight (ice.OnionTimers)
+// and a round trip or two.
+const dtlsStall = 4 * time.Second
+
+// onDTLSStall: ICE connected dtlsStall ago and DTLS has not. A lost final
+// handshake flight can leave one side connected and the other waiting; the
+// caller rebuilds the media path (new endpoint, new DTLS) rather than wait,
+// the callee waits for it (a caller that hears nothing rebuilds too).
+func (s *session) onDTLSStall() *ending {
+	l := &s.loop
+	l.dtlsTimer = nil
+	if l.connected == nil {
+		return nil
+	}
+	l.dtlsStalled = true
+	s.log.Warn("ICE connected but DTLS did not", "after", dtlsStall)
+	if s.role != signalling.Caller || s.machine.State() != signalling.StateAccepted {
+		return nil // before accept: onAccepted rebuilds
+	}
+	if err := s.sendRestart(true); err != nil {
+		return localError(err)
+	}
+	return nil
+}
+
+// reportActive says the call is active once audio flows both ways: this
+// side sends and the peer's audio has arrived.
+func (s *session) reportActive() {
+	if s.loop.activeReported {
+		return
+	}
+	s.loop.activeReported = true
+	s.state(StateActive, "")
 }
 
 // finish tells the peer if needed, collects statistics, releases everything

@@ -50,6 +50,10 @@ type mediaPath struct {
 	// connected (ICE and DTLS up).
 	connected     chan struct{}
 	connectedOnce sync.Once
+	// iceUp is closed once ICE first reports connected: DTLS should follow
+	// within a few round trips.
+	iceUp     chan struct{}
+	iceUpOnce sync.Once
 
 	remoteSSRC atomic.Uint32 // the peer's audio stream on this path
 }
@@ -58,7 +62,7 @@ type mediaPath struct {
 // send-receive audio track. The path is not yet the session's: callbacks
 // check that it is before acting.
 func (s *session) newMediaPath(mode ice.Mode) (*mediaPath, error) {
-	p := &mediaPath{gen: s.gen.Add(1), mode: mode, connected: make(chan struct{})}
+	p := &mediaPath{gen: s.gen.Add(1), mode: mode, connected: make(chan struct{}), iceUp: make(chan struct{})}
 	if mode.ExposesIP() {
 		// Said before the endpoint exists: nothing has left through a
 		// non-Lokinet interface yet.
@@ -109,6 +113,11 @@ func (s *session) newMediaPath(mode ice.Mode) (*mediaPath, error) {
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if s.isCurrent(p) {
 			s.onConnectionState(p, st)
+		}
+	})
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		if st == webrtc.ICEConnectionStateConnected {
+			p.iceUpOnce.Do(func() { close(p.iceUp) })
 		}
 	})
 	pc.OnTrack(func(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { s.onTrack(p, track, recv) })

@@ -75,6 +75,11 @@ func (s *session) maybeRestart(now time.Time) {
 		return
 	}
 	r.resolving = true
+	if s.firstAudio.Load() == 0 {
+		// Nothing ever arrived: this side's DTLS may be done while the
+		// peer's is not; only a new handshake helps.
+		r.rebuild = true
+	}
 	wait := restartBackoff[min(r.attempts, len(restartBackoff)-1)]
 	r.attempts++
 	r.next = now.Add(wait)
@@ -132,7 +137,7 @@ func (s *session) sendRestart(rebuild bool) error {
 		if p, err = s.replacePath(s.mode); err != nil {
 			return fmt.Errorf("rebuild media path: %w", err)
 		}
-		s.loop.connected = p.connected
+		s.waitFor(p)
 	} else {
 		p = s.currentPath()
 	}
@@ -170,7 +175,7 @@ func (s *session) onICERestart(m signalling.Message) *ending {
 			return localError(fmt.Errorf("rebuild media path: %w", err))
 		}
 		p = np
-		s.loop.connected = p.connected
+		s.waitFor(p)
 	}
 	s.log.Info("the caller restarts the media path", "rebuild", rebuild)
 	p.holdLocal()
