@@ -181,5 +181,15 @@ func TestE2EPathCuts(t *testing.T) {
 	}
 	st, bst, _, _, _ := runCutCall(t, [2]string{"127.77.24.1", "127.77.24.2"}, "10.77.2", 17832, 100*time.Millisecond,
 		64*time.Second, []pathCut{{after: 4 * time.Second, length: 8 * time.Second}, {after: 18 * time.Second, length: 40 * time.Second}})
-	t.Logf("caller: %d restarts, path RTT %.0f ms, setup %.1f RTTs; callee: %d restarts", st.Recoveries, st.PathRTTMS, st.SetupRTTs, bst.Recoveries)
+	for _, x := range []struct {
+		name string
+		st   *Stats
+	}{{"caller", st}, {"callee", bst}} {
+		old := 0.0
+		if x.st.ICERTTMS > 0 {
+			old = x.st.SetupMS / x.st.ICERTTMS
+		}
+		t.Logf("%s: %d restarts; setup %.0f ms = %.1f RTTs of the call's median %.0f ms (by the end-of-call ICE RTT of %.0f ms it would be %.1f)",
+			x.name, x.st.Recoveries, x.st.SetupMS, x.st.SetupRTTs, x.st.PathRTTMS, x.st.ICERTTMS, old)
+	}
 }
