@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,8 +29,13 @@ type cutRecord struct {
 // reported each cut as an interruption within 2 s of its start and got its
 // audio back within 3 s of its end. It returns the caller's and callee's
 // statistics and events.
-func runCutCall(t *testing.T, ips [2]string, subnet string, port uint16, delay time.Duration, audio time.Duration, cuts []pathCut) (*Stats, *Stats, *peer, *peer, []cutRecord) {
+func runCutCall(t *testing.T, ips [2]string, subnet string, port uint16, delay time.Duration, audio time.Duration, cuts []pathCut) (*Stats, *Stats, []LiveStats, []cutRecord) {
 	t.Helper()
+	var (
+		liveMu sync.Mutex
+		live   []LiveStats
+		liveAt []time.Time
+	)
 	var cut atomic.Bool
 	alice, bob := newPeers(t, ips[0], ips[1])
 	nets := vnetPath(t, alice, bob, subnet, delay, 0, func(vnet.Chunk) bool { return !cut.Load() })
@@ -46,6 +52,11 @@ func runCutCall(t *testing.T, ips [2]string, subnet string, port uint16, delay t
 	active := make(chan time.Time, 1)
 	acfg := alice.config("tone:440", "null", audio)
 	acfg.Net = nets[alice]
+	acfg.OnStats = func(ls LiveStats) {
+		liveMu.Lock()
+		live, liveAt = append(live, ls), append(liveAt, time.Now())
+		liveMu.Unlock()
+	}
 	acfg.Events = func(ev Event) {
 		if ev.Kind == EventState && ev.State == StateActive {
 			select {
@@ -111,7 +122,38 @@ func runCutCall(t *testing.T, ips [2]string, subnet string, port uint16, delay t
 			t.Errorf("%s: interrupted %v in all, cuts lasted %v", p.name, got, total)
 		}
 	}
-	return st, bobStats, alice, bob, recs
+	liveMu.Lock()
+	defer liveMu.Unlock()
+	// The caller's live figures over each cut and the 5 s after it.
+	for i, r := range recs {
+		var during, after *LiveStats
+		for j := range live {
+			switch at := liveAt[j]; {
+			case at.After(r.start.Add(2*time.Second)) && at.Before(r.end):
+				during = &live[j]
+			case at.After(r.end.Add(liveWindow+1500*time.Millisecond)) && at.Before(r.end.Add(liveWindow+2500*time.Millisecond)) &&
+				(i+1 == len(recs) || at.Before(recs[i+1].start)):
+				after = &live[j]
+			}
+		}
+		if during == nil || after == nil {
+			t.Logf("cut %d: no live sample during it or 7 s after it before the next cut", i+1)
+			continue
+		}
+		// What a whole-call figure would say at the same moment.
+		whole := EstimateMOS(time.Duration(after.OneWayMS*float64(time.Millisecond)), time.Duration(after.JitterMS*float64(time.Millisecond)),
+			100*float64(after.FramesConcealed)/float64(max(after.FramesPlayed, 1)))
+		t.Logf("caller live during cut %d: MOS %.1f, loss %.1f %%; 7 s after: MOS %.1f, loss %.1f %% over %.0f s (whole call so far: MOS %.1f)",
+			i+1, during.MOS, during.LossPercent, after.MOS, after.LossPercent, after.WindowS, whole)
+		if during.MOS > 2 || during.LossPercent < 20 {
+			t.Errorf("cut %d: live MOS %.1f, loss %.0f %% while no audio arrives; want them to show the outage", i+1, during.MOS, during.LossPercent)
+		}
+		if after.WindowS != liveWindow.Seconds() || after.MOS < 3.8 || after.MOS < whole+0.5 {
+			t.Errorf("cut %d: live MOS %.1f over %.0f s, 7 s after the path came back, whole-call %.1f; want the recent window's (above 3.8)",
+				i+1, after.MOS, after.WindowS, whole)
+		}
+	}
+	return st, bobStats, live, recs
 }
 
 // checkInterruptions matches p's interruption events to the cuts.
@@ -164,7 +206,7 @@ func describeEvents(evs []Event) []string {
 // down: both sides report the interruption and its end, and the call
 // completes.
 func TestPathCutRecovers(t *testing.T) {
-	st, bst, _, _, _ := runCutCall(t, [2]string{"127.77.23.1", "127.77.23.2"}, "10.77.1", 17831, 50*time.Millisecond,
+	st, bst, _, _ := runCutCall(t, [2]string{"127.77.23.1", "127.77.23.2"}, "10.77.1", 17831, 50*time.Millisecond,
 		10*time.Second, []pathCut{{after: 3 * time.Second, length: 4 * time.Second}})
 	if st.Recoveries == 0 || bst.Recoveries == 0 {
 		t.Errorf("restarts: caller %d, callee %d; want at least one during a 4 s cut", st.Recoveries, bst.Recoveries)
@@ -174,13 +216,14 @@ func TestPathCutRecovers(t *testing.T) {
 // TestE2EPathCuts: an 8 s and a 40 s cut of the media path during one call
 // (the outage scenario, on a 2 × 100 ms path): the call completes on
 // both sides, each cut is reported within 2 s and its audio is back within
-// 3 s of the path. LOKICALL_E2E=1 runs it (about 70 s).
+// 3 s of the path; the live figures show each outage and, 7 s after it, the
+// recent audio's quality again. LOKICALL_E2E=1 runs it (about 72 s).
 func TestE2EPathCuts(t *testing.T) {
 	if os.Getenv("LOKICALL_E2E") == "" {
 		t.Skip("set LOKICALL_E2E=1 to cut a call's media path for 8 s and 40 s")
 	}
-	st, bst, _, _, _ := runCutCall(t, [2]string{"127.77.24.1", "127.77.24.2"}, "10.77.2", 17832, 100*time.Millisecond,
-		64*time.Second, []pathCut{{after: 4 * time.Second, length: 8 * time.Second}, {after: 18 * time.Second, length: 40 * time.Second}})
+	st, bst, _, _ := runCutCall(t, [2]string{"127.77.24.1", "127.77.24.2"}, "10.77.2", 17832, 100*time.Millisecond,
+		70*time.Second, []pathCut{{after: 4 * time.Second, length: 8 * time.Second}, {after: 20 * time.Second, length: 40 * time.Second}})
 	for _, x := range []struct {
 		name string
 		st   *Stats

@@ -104,6 +104,15 @@ func (s *session) sample(now time.Time) (LiveStats, *Stats) {
 	if recv+lost > 0 {
 		ls.LossPercent = 100 * float64(lost) / float64(recv+lost)
 	}
+	// RTP counts the packets of an outage as lost only when the next one
+	// arrives; while nothing arrives, the silent share of the window is.
+	if since, ok := s.quality.interruptedSince(); ok && now.After(base.at) {
+		from := since
+		if from.Before(base.at) {
+			from = base.at
+		}
+		ls.LossPercent = max(ls.LossPercent, 100*float64(now.Sub(from))/float64(now.Sub(base.at)))
+	}
 	heard := ls.LossPercent
 	if played := delta(int64(cur.played), int64(base.played)); played > 0 {
 		heard = 100 * float64(delta(int64(cur.concealed), int64(base.concealed))) / float64(played)

@@ -2,6 +2,7 @@ package call
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -164,11 +165,19 @@ func (s *session) onICERestart(m signalling.Message) *ending {
 		return s.refuseRestart(m, signalling.ReasonRestartFailed,
 			fmt.Errorf("%w: ice-restart to %q mode in a %s call", ErrProtocol, m.Mode, s.mode))
 	}
-	s.loop.recovery.last = time.Now()
-	s.quality.addRecovery()
 	p := s.currentPath()
 	rebuild := false
-	if rd := p.pc.RemoteDescription(); rd != nil && fingerprint(rd.SDP) != fingerprint(m.SDP) {
+	rd := p.pc.RemoteDescription()
+	sameDTLS := rd != nil && fingerprint(rd.SDP) == fingerprint(m.SDP)
+	if sameDTLS && s.loop.recovery.rebuild {
+		// This side's endpoint is gone (RecoverPath): an ICE restart on it
+		// cannot work; ask for a rebuilt one.
+		return s.refuseRestart(m, signalling.ReasonRebuildNeeded, errors.New("this side's media endpoint must be rebuilt"))
+	}
+	s.loop.recovery.last = time.Now()
+	s.quality.addRecovery()
+	if rd != nil && !sameDTLS {
+		s.loop.recovery.rebuild = false
 		rebuild = true
 		np, err := s.replacePath(s.mode)
 		if err != nil {
@@ -202,9 +211,14 @@ func (s *session) refuseRestart(m signalling.Message, reason string, why error) 
 }
 
 // onRestartRefused: the peer would not follow a restart. The call goes on;
-// the caller tries again after the backoff.
+// the caller tries again after the backoff, from a rebuilt endpoint if the
+// peer asks for one.
 func (s *session) onRestartRefused(m signalling.Message) {
 	s.log.Warn("the peer refused a restart", "reason", m.Reason)
+	if m.Reason == signalling.ReasonRebuildNeeded && s.role == signalling.Caller {
+		r := &s.loop.recovery
+		r.rebuild, r.next = true, time.Time{}
+	}
 }
 
 // recoveryRTTs is the time from the path's return, as this side can tell it
@@ -227,8 +241,10 @@ func (s *session) recovered() {
 
 // RecoverPath asks the call to rebuild its media path whole: a new endpoint
 // (socket) and DTLS session, for when the old socket is dead (the Lokinet
-// interface went away and came back). It is safe from any goroutine; the
-// caller restarts at once, the callee follows the caller's restart.
+// interface went away and came back). It is safe from any goroutine. The
+// caller sends an ice-restart from a new endpoint at once; the callee
+// answers the caller's next ICE restart with restart-refused
+// (rebuild-needed), and the caller then rebuilds.
 func (s *session) RecoverPath() {
 	select {
 	case s.rebuildC <- struct{}{}:
@@ -238,10 +254,14 @@ func (s *session) RecoverPath() {
 
 // onRebuild: RecoverPath was called.
 func (s *session) onRebuild() *ending {
-	if s.role != signalling.Caller || s.loop.phase != phaseActive {
+	r := &s.loop.recovery
+	if s.role == signalling.Callee {
+		r.rebuild = true
 		return nil
 	}
-	r := &s.loop.recovery
+	if s.loop.phase != phaseActive {
+		return nil
+	}
 	r.rebuild = true
 	r.next = time.Time{}
 	s.maybeRestart(time.Now())

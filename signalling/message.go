@@ -136,6 +136,10 @@ const (
 	// ReasonRestartFailed: a restart-refused for a restart this side could
 	// not follow (an offer it could not apply).
 	ReasonRestartFailed = "restart-failed"
+	// ReasonRebuildNeeded: a restart-refused for an ICE restart on a media
+	// path whose endpoint this side lost (its Lokinet interface went away):
+	// the caller should send one from a rebuilt endpoint.
+	ReasonRebuildNeeded = "rebuild-needed"
 )
 
 // IsRestart reports whether t asks to rebuild the media path (restart or
