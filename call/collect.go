@@ -9,8 +9,11 @@ import (
 // collectStats gathers the call's figures from pion's statistics and the
 // receive pipeline. It must run before the peer connection closes.
 func (s *session) collectStats() *Stats {
+	s.mu.Lock()
+	mode := s.mode
+	s.mu.Unlock()
 	st := &Stats{
-		Mode:   string(s.mode),
+		Mode:   string(mode),
 		CallID: s.callID,
 		Peer:   s.peer.String(),
 	}

@@ -43,7 +43,9 @@ type inbound struct {
 // session is one call from either side, from the moment the signalling
 // connection exists until it is closed.
 type session struct {
-	cfg     *Config
+	cfg *Config
+	// mode is the current media path's mode: written by the loop under mu,
+	// read by the loop freely and by others under mu.
 	mode    ice.Mode
 	role    signalling.Role
 	callID  string
@@ -211,7 +213,9 @@ func (s *session) replacePath(mode ice.Mode) (*mediaPath, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mode = mode
+	s.mu.Lock()
+	s.mode = mode // written under mu for collectStats; the loop reads it freely
+	s.mu.Unlock()
 	s.setPath(p)
 	return p, nil
 }
