@@ -1,6 +1,8 @@
 package call
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -35,5 +37,40 @@ func TestQualityWindowAndMedian(t *testing.T) {
 	}
 	if n, d, _ := q.totals(now.Add(time.Hour)); n != 1 || d != 8*time.Second {
 		t.Errorf("after the interruption: %d, %v; want 1, 8s", n, d)
+	}
+}
+
+// TestInterruptionEventJSON: the interruption event and the new statistics
+// have the field names other tools read (--json).
+func TestInterruptionEventJSON(t *testing.T) {
+	zero := 0.0
+	for _, c := range []struct {
+		ev   Event
+		want []string
+		not  []string
+	}{
+		{Event{Kind: EventInterruption, CallID: "c", Peer: "p", Interruption: &Interruption{Phase: InterruptionStarted, SilentMS: 1000}},
+			[]string{`"event":"interruption"`, `"interruption":{"phase":"started","silent_ms":1000}`}, []string{"gap_ms", "recovery_rtts"}},
+		{Event{Kind: EventInterruption, Interruption: &Interruption{Phase: InterruptionEnded, GapMS: 8123, RecoveryRTTs: &zero}},
+			[]string{`"interruption":{"phase":"ended","gap_ms":8123,"recovery_rtts":0}`}, nil},
+		{Event{Kind: EventInterruption, Interruption: &Interruption{Phase: InterruptionEnded, GapMS: 8123}},
+			[]string{`"gap_ms":8123`}, []string{"recovery_rtts"}},
+		{Event{Kind: EventStats, Stats: &Stats{}}, []string{`"interruptions":0`, `"interrupted_ms":0`}, nil},
+		{Event{Kind: EventLive, Live: &LiveStats{WindowS: 5}}, []string{`"window_s":5`}, nil},
+	} {
+		b, err := json.Marshal(c.ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("%s lacks %s", b, w)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(string(b), n) {
+				t.Errorf("%s has %s", b, n)
+			}
+		}
 	}
 }
