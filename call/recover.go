@@ -22,6 +22,10 @@ import (
 // previous one rather than waiting for the next.
 var restartBackoff = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
 
+// rebuildEvery makes every rebuildEvery-th restart of an interruption a
+// rebuild of the whole media path rather than an ICE restart.
+const rebuildEvery = 4
+
 // calleeMediaSlack is how much longer than its media timeout a callee waits
 // for the caller, which decides, to say the media is lost.
 const calleeMediaSlack = 5 * time.Second
@@ -76,9 +80,14 @@ func (s *session) maybeRestart(now time.Time) {
 		return
 	}
 	r.resolving = true
-	if s.firstAudio.Load() == 0 {
+	switch {
+	case s.firstAudio.Load() == 0:
 		// Nothing ever arrived: this side's DTLS may be done while the
 		// peer's is not; only a new handshake helps.
+		r.rebuild = true
+	case r.attempts%rebuildEvery == rebuildEvery-1:
+		// ICE restarts have not helped: the socket itself may be dead
+		// (an interface that went away) in a way nobody reported.
 		r.rebuild = true
 	}
 	wait := restartBackoff[min(r.attempts, len(restartBackoff)-1)]

@@ -63,6 +63,7 @@ type session struct {
 	// signalling connection's, or the one a later lookup found.
 	peerIP   netip.Addr
 	receiver *media.Receiver // under mu
+	playout  playoutStream   // under mu
 	decoder  *media.Decoder
 
 	// gen numbers media paths.
@@ -365,9 +366,42 @@ func (s *session) onTrack(p *mediaPath, track *webrtc.TrackRemote, recv *webrtc.
 		s.noteRTP(now)
 		s.mu.Lock()
 		receiver := s.receiver
+		seq, ts := s.playout.continueStream(p.gen, pkt.SequenceNumber, pkt.Timestamp, now, receiver.Jitter.FrameDuration())
 		s.mu.Unlock()
-		receiver.Push(pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, now)
+		receiver.Push(seq, ts, pkt.Payload, now)
 	}
+}
+
+// playoutStream keeps the sequence numbers and timestamps the jitter buffer
+// sees continuous across media paths: a rebuilt path's peer track starts
+// with a new SSRC, sequence number and timestamp, and the jitter buffer,
+// which outlives the path, must see it continue the old stream, with the
+// frames of the gap missing as after any outage.
+type playoutStream struct {
+	gen     int64 // the path whose packets were pushed last
+	seqOff  uint16
+	tsOff   uint32
+	lastSeq uint16
+	lastTS  uint32
+	lastAt  time.Time
+	started bool
+}
+
+// continueStream maps a packet of path gen to the playout stream.
+func (ps *playoutStream) continueStream(gen int64, seq uint16, ts uint32, now time.Time, frame time.Duration) (uint16, uint32) {
+	if ps.started && gen != ps.gen {
+		// A new path: place its first packet after the frames that the
+		// time since the last packet would have carried.
+		frames := max(1, int64(now.Sub(ps.lastAt)/frame))
+		ps.seqOff = ps.lastSeq + uint16(frames) - seq
+		ps.tsOff = ps.lastTS + uint32(frames*int64(media.SampleRate)*int64(frame)/int64(time.Second)) - ts
+	}
+	ps.gen, ps.started = gen, true
+	mseq, mts := seq+ps.seqOff, ts+ps.tsOff
+	if int16(mseq-ps.lastSeq) > 0 || ps.lastAt.IsZero() {
+		ps.lastSeq, ps.lastTS, ps.lastAt = mseq, mts, now
+	}
+	return mseq, mts
 }
 
 // drainRTCP reads RTCP so that the interceptors see it (RTT needs both
