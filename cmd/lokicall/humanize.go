@@ -62,7 +62,7 @@ func callerSentence(e callEnd) (string, error) {
 			msg = p + " could not tell who is calling (no reverse lookup of your address) and refused the call"
 		case signalling.ReasonCallerIDMismatch:
 			msg = p + " refused the call: the caller ID did not match the connection"
-		case "mode-refused":
+		case signalling.ReasonModeRefused:
 			msg = p + " refuses calls in this connectivity mode"
 		default:
 			msg = fmt.Sprintf("%s rejected the call (%s)", p, e.reason)
@@ -75,6 +75,8 @@ func callerSentence(e callEnd) (string, error) {
 		}
 	case errors.Is(e.err, call.ErrConnectionLost):
 		msg = "lost the connection to " + p
+	case errors.Is(e.err, call.ErrMediaLost):
+		msg = fmt.Sprintf("the audio with %s stopped and did not come back; the call ended after %s", p, clock(e.talked))
 	default:
 		return "", e.err
 	}
@@ -111,6 +113,9 @@ func calleeSentence(e callEnd) (string, call.Outcome) {
 	}
 	if errors.Is(e.err, call.ErrConnectionLost) {
 		return "lost the connection to " + p, out
+	}
+	if errors.Is(e.err, call.ErrMediaLost) {
+		return fmt.Sprintf("the audio with %s stopped and did not come back; the call ended after %s", p, clock(e.talked)), out
 	}
 	return fmt.Sprintf("call from %s failed: %v", p, e.err), out
 }

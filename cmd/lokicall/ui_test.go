@@ -142,6 +142,8 @@ func TestEndSentences(t *testing.T) {
 		{callEnd{peer: "bob", err: fmt.Errorf("%w: x", call.ErrRejected), reason: call.ReasonNotContact}, "bob takes calls only from contacts", exitRejected},
 		{callEnd{peer: "bob", err: context.Canceled, userHung: true}, "you hung up before bob answered", exitInterrupted},
 		{callEnd{peer: "bob", talked: 83 * time.Second}, "call with bob ended after 1:23", exitOK},
+		{callEnd{peer: "bob", err: fmt.Errorf("%w: no audio for 1m0s", call.ErrMediaLost), reason: "media-lost", talked: 83 * time.Second},
+			"the audio with bob stopped and did not come back; the call ended after 1:23", exitMediaFailed},
 	}
 	for _, tc := range caller {
 		msg, err := callerSentence(tc.e)
@@ -161,6 +163,12 @@ func TestEndSentences(t *testing.T) {
 		{callEnd{peer: "alice", err: fmt.Errorf("%w: timeout", call.ErrRejected), reason: "timeout", rang: 45 * time.Second}, "missed call from alice: no answer after 45s", call.OutcomeMissed},
 		{callEnd{peer: "x.loki", err: fmt.Errorf("%w: n", call.ErrRejected), reason: call.ReasonNotContact}, "rejected call from x.loki: not in contacts", call.OutcomeRejected},
 		{callEnd{peer: "alice", talked: 5 * time.Second, userHung: true}, "you hung up; the call with alice lasted 0:05", call.OutcomeAnswered},
+		{callEnd{peer: "alice", err: fmt.Errorf("%w: x", call.ErrMediaLost), reason: "media-lost", talked: 5 * time.Second},
+			"the audio with alice stopped and did not come back; the call ended after 0:05", call.OutcomeFailed},
+		// Accepted, then failed before audio: answered (and failed), never
+		// a missed call.
+		{callEnd{peer: "alice", err: fmt.Errorf("%w: the caller hung up before audio started (completed)", call.ErrMediaFailed), reason: "completed"},
+			"call from alice failed: media path failed: the caller hung up before audio started (completed)", call.OutcomeAnswered},
 	}
 	for _, tc := range callee {
 		msg, out := calleeSentence(tc.e)
