@@ -2,6 +2,7 @@ package call
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -361,5 +362,48 @@ func TestE2EDeadSocketRebuilt(t *testing.T) {
 	}
 	if st.Recoveries < rebuildEvery {
 		t.Errorf("caller restarted %d times, want at least %d (the last a rebuild)", st.Recoveries, rebuildEvery)
+	}
+}
+
+// TestMediaLostEndsBothSides: a path that never comes back ends the call
+// after the media timeout with media-lost on both sides, the caller telling
+// the callee; neither side ends earlier.
+func TestMediaLostEndsBothSides(t *testing.T) {
+	var cut atomic.Bool
+	alice, bob := newPeers(t, "127.77.28.1", "127.77.28.2")
+	nets := vnetPath(t, alice, bob, "10.77.5", 20*time.Millisecond, 0, func(vnet.Chunk) bool { return !cut.Load() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const timeout = 4 * time.Second
+	bcfg := bob.config("tone:660", "null", 0)
+	bcfg.Net, bcfg.MediaTimeout = nets[bob], timeout
+	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: 17835, Accept: AcceptAll, MaxCalls: 1})
+	acfg := alice.config("tone:440", "null", 40*time.Second)
+	acfg.Net, acfg.MediaTimeout = nets[alice], timeout
+	var cutAt atomic.Int64
+	inner := acfg.Events
+	acfg.Events = func(ev Event) {
+		if ev.Kind == EventState && ev.State == StateActive {
+			time.AfterFunc(time.Second, func() { cutAt.Store(time.Now().UnixNano()); cut.Store(true) })
+		}
+		inner(ev)
+	}
+	_, err := Dial(ctx, acfg, bob.target(17835))
+	ended := time.Now()
+	berr := <-done
+	for name, e := range map[string]error{"caller": err, "callee": berr} {
+		if !errors.Is(e, ErrMediaLost) {
+			t.Errorf("%s ended with %v, want ErrMediaLost", name, e)
+		}
+	}
+	for name, p := range map[string]*peer{"caller": alice, "callee": bob} {
+		if !p.has(EventState, func(ev Event) bool { return ev.State == StateEnded && ev.Reason == "media-lost" }) {
+			t.Errorf("%s: no end with reason media-lost", name)
+		}
+	}
+	if c := cutAt.Load(); c == 0 {
+		t.Fatal("the path was never cut")
+	} else if d := ended.Sub(time.Unix(0, c)); d < timeout || d > timeout+5*time.Second {
+		t.Errorf("the call ended %v after the cut, want after the %v media timeout (and not much later)", d, timeout)
 	}
 }
