@@ -45,12 +45,11 @@ type recovery struct {
 	// resolving: a lookup of the peer runs; its result comes on
 	// session.resolvedC.
 	resolving bool
-	// rebuild: the next restart replaces the media path whole (new
-	// endpoint, new DTLS) instead of restarting ICE on it.
+	// rebuild, on the caller: the next restart replaces the media path
+	// whole (new endpoint, new DTLS) instead of restarting ICE on it. On
+	// the callee: its endpoint is dead (RecoverPath), so it asks the
+	// caller for a rebuilt path.
 	rebuild bool
-	// last is when the latest restart offer was sent (caller) or received
-	// (callee).
-	last time.Time
 }
 
 // whileInterrupted runs on every watch tick of an interruption that has
@@ -160,7 +159,6 @@ func (s *session) sendRestart(rebuild bool) error {
 	if err := s.send(signalling.Message{Type: signalling.TypeICERestart, SDP: sdp, Mode: string(s.mode), Ptime: s.ptime()}); err != nil {
 		return err
 	}
-	s.loop.recovery.last = time.Now()
 	s.quality.addRecovery()
 	return s.localDescriptionSent()
 }
@@ -183,7 +181,6 @@ func (s *session) onICERestart(m signalling.Message) *ending {
 		// cannot work; ask for a rebuilt one.
 		return s.refuseRestart(m, signalling.ReasonRebuildNeeded, errors.New("this side's media endpoint must be rebuilt"))
 	}
-	s.loop.recovery.last = time.Now()
 	s.quality.addRecovery()
 	if rd != nil && !sameDTLS {
 		s.loop.recovery.rebuild = false
