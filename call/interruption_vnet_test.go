@@ -151,8 +151,10 @@ func runCutCall(t *testing.T, ips [2]string, subnet string, port uint16, delay t
 		if during.MOS > 2 || during.LossPercent < 20 {
 			t.Errorf("cut %d: live MOS %.1f, loss %.0f %% while no audio arrives; want them to show the outage", i+1, during.MOS, during.LossPercent)
 		}
-		if after.WindowS != liveWindow.Seconds() || after.MOS < 3.8 || after.MOS < whole+0.5 {
-			t.Errorf("cut %d: live MOS %.1f over %.0f s, 7 s after the path came back, whole-call %.1f; want the recent window's (above 3.8)",
+		// Above 3.5: the switch to a restart's new path, once it connects
+		// after the old one came back, can cost a round trip of audio.
+		if after.WindowS != liveWindow.Seconds() || after.MOS < 3.5 || after.MOS < whole+0.5 {
+			t.Errorf("cut %d: live MOS %.1f over %.0f s, 7 s after the path came back, whole-call %.1f; want the recent window's (above 3.5)",
 				i+1, after.MOS, after.WindowS, whole)
 		}
 	}
@@ -292,11 +294,11 @@ func (c *killableConn) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 // TestE2EDeadSocketRebuilt: the caller's media socket dies mid-call without
-// anyone saying so (nothing it sends leaves, nothing reaches it). ICE
-// restarts on it cannot help; the caller's fourth restart rebuilds the
-// media path whole (new socket, new DTLS, the callee following the new
-// fingerprint) and the call goes on to complete with audio both ways.
-// LOKICALL_E2E=1 runs it (about 20 s).
+// anyone saying so (nothing it sends leaves, nothing reaches it). The
+// caller's restart builds a new media path beside it (new socket, new DTLS;
+// the callee builds one too), the call switches to it within 5 s of the
+// death and goes on to complete with audio both ways, the playout
+// continuous across the switch. LOKICALL_E2E=1 runs it (about 20 s).
 func TestE2EDeadSocketRebuilt(t *testing.T) {
 	if os.Getenv("LOKICALL_E2E") == "" {
 		t.Skip("set LOKICALL_E2E=1 to kill a call's media socket")
@@ -351,6 +353,9 @@ func TestE2EDeadSocketRebuilt(t *testing.T) {
 			t.Errorf("%s: the audio never came back", p.name)
 			continue
 		}
+		if d := ended.Time.Sub(time.Unix(0, killed.Load())); d > 5*time.Second {
+			t.Errorf("%s: audio back %v after the socket died, want within 5 s (1 s to notice, 2 s to restart, a few round trips)", p.name, d)
+		}
 		t.Logf("%s: audio back %v after the socket died (gap %.0f ms); %d restarts; %d packets received on the new path; %d frames played, %d concealed",
 			p.name, ended.Time.Sub(time.Unix(0, killed.Load())).Round(time.Millisecond), ended.Interruption.GapMS, p.st.Recoveries,
 			p.st.PacketsReceived, p.st.FramesPlayed, p.st.FramesConcealed)
@@ -360,8 +365,8 @@ func TestE2EDeadSocketRebuilt(t *testing.T) {
 			t.Errorf("%s: %d frames concealed, the gap was %d frames: the audio of the new path was not played", p.name, p.st.FramesConcealed, gapFrames)
 		}
 	}
-	if st.Recoveries < rebuildEvery {
-		t.Errorf("caller restarted %d times, want at least %d (the last a rebuild)", st.Recoveries, rebuildEvery)
+	if st.Recoveries < 1 {
+		t.Errorf("caller restarted %d times, want at least once", st.Recoveries)
 	}
 }
 

@@ -44,8 +44,9 @@ type callState struct {
 	fellBack bool
 	// onionFailed: the onion path failed before accept; fall back on accept.
 	onionFailed bool
-	// connected is the current media path's connected signal while the loop
-	// waits for it; nil once seen.
+	// waiting is the media path the loop waits for to connect, and
+	// connected its connected signal; nil once seen.
+	waiting   *mediaPath
 	connected <-chan struct{}
 	// iceUp is the current media path's ICE connected signal while the
 	// loop waits for DTLS; dtlsTimer fires dtlsStall after it.
@@ -172,11 +173,14 @@ func (s *session) onConnectionError(err error) *ending {
 
 // onConnected: the current media path is up.
 func (s *session) onConnected(ctx context.Context) *ending {
+	if s.promote(s.loop.waiting) {
+		s.log.Info("the new media path connected and replaces the old one")
+	}
+	s.loop.waiting = nil
 	s.loop.connected = nil
 	s.loop.setupTimer = nil
 	s.loop.iceUp, s.loop.dtlsTimer, s.loop.dtlsStalled = nil, nil, false
 	if s.loop.phase == phaseActive {
-		s.log.Info("rebuilt media path connected")
 		return nil
 	}
 	s.state(StateConnected, "")
@@ -237,7 +241,7 @@ func (s *session) onAccepted(ctx context.Context) error {
 	if l.dtlsStalled && s.role == signalling.Caller {
 		// DTLS stalled while it rang: rebuild now that a restart may be
 		// sent.
-		if err := s.sendRestart(true); err != nil {
+		if err := s.sendRestart(); err != nil {
 			return err
 		}
 	}
@@ -437,7 +441,7 @@ func (s *session) onFallbackOffer(m signalling.Message) *ending {
 // waitFor makes the loop wait for p to connect.
 func (s *session) waitFor(p *mediaPath) {
 	l := &s.loop
-	l.connected, l.iceUp, l.dtlsTimer, l.dtlsStalled = p.connected, p.iceUp, nil, false
+	l.waiting, l.connected, l.iceUp, l.dtlsTimer, l.dtlsStalled = p, p.connected, p.iceUp, nil, false
 }
 
 // dtlsStall is how long after ICE connected DTLS may take before the media
@@ -460,7 +464,7 @@ func (s *session) onDTLSStall() *ending {
 	if s.role != signalling.Caller || s.machine.State() != signalling.StateAccepted {
 		return nil // before accept: onAccepted rebuilds
 	}
-	if err := s.sendRestart(true); err != nil {
+	if err := s.sendRestart(); err != nil {
 		return localError(err)
 	}
 	return nil
@@ -542,7 +546,7 @@ func (s *session) fallBack() error {
 	if _, err := s.replacePath(mode); err != nil {
 		return fmt.Errorf("fallback to %s: %w", mode, err)
 	}
-	sdp, err := s.localDescription(webrtc.SDPTypeOffer, false)
+	sdp, err := s.localDescription(webrtc.SDPTypeOffer)
 	if err != nil {
 		return fmt.Errorf("fallback to %s: %w", mode, err)
 	}
@@ -572,7 +576,7 @@ func (s *session) answerFallback(mode ice.Mode, offer string, ptime int) error {
 // sendAnswer creates, checks and sends the callee's answer, then lets its
 // candidates follow.
 func (s *session) sendAnswer() error {
-	sdp, err := s.localDescription(webrtc.SDPTypeAnswer, false)
+	sdp, err := s.localDescription(webrtc.SDPTypeAnswer)
 	if err != nil {
 		return err
 	}

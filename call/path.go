@@ -71,12 +71,19 @@ func (s *session) newMediaPath(mode ice.Mode) (*mediaPath, error) {
 			Message: notice})
 		s.log.Warn("call uses a mode that exposes the IP address", "mode", mode, "exposure", notice)
 	}
+	timers := s.cfg.Timers
+	if timers.Failed == 0 {
+		// ICE must not give a path up before the call does: a path that
+		// comes back within the media timeout resumes at once, without a
+		// restart whose offer has to cross the same broken path.
+		timers.Failed = s.cfg.mediaTimeout()
+	}
 	ep, err := ice.NewEndpoint(ice.Config{
 		Mode:    mode,
 		Servers: s.cfg.Servers,
 		Node:    s.cfg.Node,
 		Net:     s.mediaNet,
-		Timers:  s.cfg.Timers,
+		Timers:  timers,
 		Logger:  s.log,
 	})
 	if err != nil {
@@ -106,12 +113,12 @@ func (s *session) newMediaPath(mode ice.Mode) (*mediaPath, error) {
 	go drainRTCP(tr.Sender().Read)
 
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if s.isCurrent(p) {
+		if s.isLive(p) {
 			s.onLocalCandidate(p, c)
 		}
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		if s.isCurrent(p) {
+		if s.isLive(p) {
 			s.onConnectionState(p, st)
 		}
 	})

@@ -2,10 +2,8 @@ package call
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -14,17 +12,13 @@ import (
 	"github.com/lokicall/lokicall/signalling"
 )
 
-// restartBackoff spaces the caller's ICE restarts within one interruption:
-// the first comes after Config.RecoverAfter, the next ones after these
+// restartBackoff spaces the caller's restarts within one interruption: the
+// first comes after Config.RecoverAfter, the next ones after these
 // intervals, the last repeated. 4 s is less than the 5 s pion keeps checking
-// a restarted path's pairs (25 checks 200 ms apart, ice.OnionTimers), so a
-// path that returns between two restarts is found by the checks of the
-// previous one rather than waiting for the next.
+// a new path's pairs (25 checks 200 ms apart, ice.OnionTimers), so a path
+// that returns between two restarts is found by the checks of the previous
+// one rather than waiting for the next.
 var restartBackoff = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
-
-// rebuildEvery makes every rebuildEvery-th restart of an interruption a
-// rebuild of the whole media path rather than an ICE restart.
-const rebuildEvery = 4
 
 // calleeMediaSlack is how much longer than its media timeout a callee waits
 // for the caller, which decides, to say the media is lost.
@@ -36,7 +30,7 @@ type resolved struct {
 	err error
 }
 
-// recovery is the caller's ICE restart state; part of callState.
+// recovery is the caller's restart state; part of callState.
 type recovery struct {
 	// attempts counts the restarts of the current interruption.
 	attempts int
@@ -45,16 +39,11 @@ type recovery struct {
 	// resolving: a lookup of the peer runs; its result comes on
 	// session.resolvedC.
 	resolving bool
-	// rebuild, on the caller: the next restart replaces the media path
-	// whole (new endpoint, new DTLS) instead of restarting ICE on it. On
-	// the callee: its endpoint is dead (RecoverPath), so it asks the
-	// caller for a rebuilt path.
-	rebuild bool
 }
 
 // whileInterrupted runs on every watch tick of an interruption that has
-// lasted silent: the caller restarts ICE, with backoff; past the media
-// timeout the call ends.
+// lasted silent: the caller restarts the media path, with backoff; past the
+// media timeout the call ends.
 func (s *session) whileInterrupted(now time.Time, silent time.Duration) *ending {
 	limit := s.cfg.mediaTimeout()
 	if s.role == signalling.Callee {
@@ -70,29 +59,19 @@ func (s *session) whileInterrupted(now time.Time, silent time.Duration) *ending 
 	return nil
 }
 
-// maybeRestart starts an ICE restart when the backoff allows and none is
-// under way: first a new lookup of the peer (Lokinet may have mapped it
-// anew), then the restart offer (onResolved).
+// maybeRestart starts a restart when the backoff allows and none is under
+// way: first a new lookup of the peer (Lokinet may have mapped it anew),
+// then the restart offer (onResolved).
 func (s *session) maybeRestart(now time.Time) {
 	r := &s.loop.recovery
 	if r.resolving || now.Before(r.next) || s.machine.State() != signalling.StateAccepted {
 		return
 	}
 	r.resolving = true
-	switch {
-	case s.firstAudio.Load() == 0:
-		// Nothing ever arrived: this side's DTLS may be done while the
-		// peer's is not; only a new handshake helps.
-		r.rebuild = true
-	case r.attempts%rebuildEvery == rebuildEvery-1:
-		// ICE restarts have not helped: the socket itself may be dead
-		// (an interface that went away) in a way nobody reported.
-		r.rebuild = true
-	}
 	wait := restartBackoff[min(r.attempts, len(restartBackoff)-1)]
 	r.attempts++
 	r.next = now.Add(wait)
-	s.log.Info("restarting the media path", "attempt", r.attempts, "rebuild", r.rebuild)
+	s.log.Info("restarting the media path", "attempt", r.attempts)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
@@ -126,35 +105,27 @@ func (s *session) onResolved(res resolved) *ending {
 		}
 		s.mu.Unlock()
 	}
-	if err := s.sendRestart(r.rebuild); err != nil {
-		if r.rebuild {
-			return localError(err)
-		}
-		s.log.Warn("ICE restart failed", "err", err)
-		return nil
+	if err := s.sendRestart(); err != nil {
+		s.log.Warn("restarting the media path failed", "err", err)
 	}
-	r.rebuild = false
 	return nil
 }
 
-// sendRestart sends an ice-restart offer: new ICE credentials on the current
-// media path, or, with rebuild, a new media path (new endpoint and DTLS).
-func (s *session) sendRestart(rebuild bool) error {
-	var p *mediaPath
-	if rebuild {
-		var err error
-		if p, err = s.replacePath(s.mode); err != nil {
-			return fmt.Errorf("rebuild media path: %w", err)
-		}
-		s.waitFor(p)
-	} else {
-		p = s.currentPath()
-	}
-	p.holdLocal()
-	p.holdRemote()
-	sdp, err := s.localDescription(webrtc.SDPTypeOffer, !rebuild)
+// sendRestart builds a new media path (new socket, new ICE credentials,
+// new DTLS) beside the current one and sends its offer as ice-restart. The
+// current path keeps carrying audio until the new one connects (onConnected
+// promotes it), so a path that comes back by itself is used at once, while
+// the offer may still be crossing the same broken path; a dead socket or a
+// one-sided DTLS handshake is left behind with the old path.
+func (s *session) sendRestart() error {
+	p, err := s.startPending()
 	if err != nil {
-		return fmt.Errorf("ice restart offer: %w", err)
+		return fmt.Errorf("new media path: %w", err)
+	}
+	s.waitFor(p)
+	sdp, err := s.localDescription(webrtc.SDPTypeOffer)
+	if err != nil {
+		return fmt.Errorf("restart offer: %w", err)
 	}
 	if err := s.send(signalling.Message{Type: signalling.TypeICERestart, SDP: sdp, Mode: string(s.mode), Ptime: s.ptime()}); err != nil {
 		return err
@@ -163,45 +134,48 @@ func (s *session) sendRestart(rebuild bool) error {
 	return s.localDescriptionSent()
 }
 
-// onICERestart: the callee follows the caller's ICE restart. An offer with
-// another DTLS fingerprint comes from a rebuilt caller endpoint: the callee
-// rebuilds its media path too.
+// onICERestart: the callee follows the caller's restart with a new media
+// path of its own beside the current one, answered from it.
 func (s *session) onICERestart(m signalling.Message) *ending {
 	if mode := ice.Mode(m.Mode); mode != s.mode && !(mode == "" && s.mode == ice.ModeOnion) {
 		// A change of mode is a fallback, with its own consent checks.
 		return s.refuseRestart(m, signalling.ReasonRestartFailed,
 			fmt.Errorf("%w: ice-restart to %q mode in a %s call", ErrProtocol, m.Mode, s.mode))
 	}
-	p := s.currentPath()
-	rebuild := false
-	rd := p.pc.RemoteDescription()
-	sameDTLS := rd != nil && fingerprint(rd.SDP) == fingerprint(m.SDP)
-	if sameDTLS && s.loop.recovery.rebuild {
-		// This side's endpoint is gone (RecoverPath): an ICE restart on it
-		// cannot work; ask for a rebuilt one.
-		return s.refuseRestart(m, signalling.ReasonRebuildNeeded, errors.New("this side's media endpoint must be rebuilt"))
+	s.log.Info("the caller restarts the media path")
+	p, err := s.startPending()
+	if err != nil {
+		return s.refuseRestart(m, signalling.ReasonRestartFailed, fmt.Errorf("new media path: %w", err))
 	}
 	s.quality.addRecovery()
-	if rd != nil && !sameDTLS {
-		s.loop.recovery.rebuild = false
-		rebuild = true
-		np, err := s.replacePath(s.mode)
-		if err != nil {
-			return localError(fmt.Errorf("rebuild media path: %w", err))
-		}
-		p = np
-		s.waitFor(p)
-	}
-	s.log.Info("the caller restarts the media path", "rebuild", rebuild)
-	p.holdLocal()
-	p.holdRemote()
+	s.waitFor(p)
 	if err := s.applyRemoteDescription(webrtc.SDPTypeOffer, m.SDP); err != nil {
+		s.dropPending(p)
 		return s.refuseRestart(m, signalling.ReasonRestartFailed, err)
 	}
 	if err := s.sendAnswer(); err != nil {
 		return localError(err)
 	}
 	return nil
+}
+
+// dropPending closes the pending path p and waits for the current one
+// again.
+func (s *session) dropPending(p *mediaPath) {
+	s.mu.Lock()
+	if s.pending == p {
+		s.pending = nil
+	}
+	s.mu.Unlock()
+	_ = p.close()
+	if cur := s.currentPath(); cur != nil {
+		select {
+		case <-cur.connected:
+			s.loop.waiting, s.loop.connected, s.loop.iceUp, s.loop.dtlsTimer = nil, nil, nil, nil
+		default:
+			s.waitFor(cur)
+		}
+	}
 }
 
 // refuseRestart answers a restart this side will not follow with
@@ -216,14 +190,17 @@ func (s *session) refuseRestart(m signalling.Message, reason string, why error) 
 	return nil
 }
 
-// onRestartRefused: the peer would not follow a restart. The call goes on;
-// the caller tries again after the backoff, from a rebuilt endpoint if the
-// peer asks for one.
+// onRestartRefused: the peer would not follow a restart. The call goes on
+// on the current path; the caller tries again after the backoff.
 func (s *session) onRestartRefused(m signalling.Message) {
 	s.log.Warn("the peer refused a restart", "reason", m.Reason)
-	if m.Reason == signalling.ReasonRebuildNeeded && s.role == signalling.Caller {
-		r := &s.loop.recovery
-		r.rebuild, r.next = true, time.Time{}
+	if s.role == signalling.Caller {
+		s.mu.Lock()
+		p := s.pending
+		s.mu.Unlock()
+		if p != nil {
+			s.dropPending(p)
+		}
 	}
 }
 
@@ -242,15 +219,15 @@ func (s *session) recoveryRTTs(at time.Time) (float64, bool) {
 // recovered resets recovery after audio came back.
 func (s *session) recovered() {
 	r := &s.loop.recovery
-	r.attempts, r.next, r.rebuild = 0, time.Time{}, false
+	r.attempts, r.next = 0, time.Time{}
 }
 
-// RecoverPath asks the call to rebuild its media path whole: a new endpoint
-// (socket) and DTLS session, for when the old socket is dead (the Lokinet
-// interface went away and came back). It is safe from any goroutine. The
-// caller sends an ice-restart from a new endpoint at once; the callee
-// answers the caller's next ICE restart with restart-refused
-// (rebuild-needed), and the caller then rebuilds.
+// RecoverPath asks the call to rebuild its media path whole now: a new
+// endpoint (socket) and DTLS session, for when the old socket is dead (the
+// Lokinet interface went away and came back). It is safe from any
+// goroutine. The caller restarts at once, without waiting for the backoff;
+// on the callee it does nothing, since every restart the caller sends
+// already builds a new path on both sides.
 func (s *session) RecoverPath() {
 	select {
 	case s.rebuildC <- struct{}{}:
@@ -260,16 +237,10 @@ func (s *session) RecoverPath() {
 
 // onRebuild: RecoverPath was called.
 func (s *session) onRebuild() *ending {
-	r := &s.loop.recovery
-	if s.role == signalling.Callee {
-		r.rebuild = true
+	if s.role != signalling.Caller || s.loop.phase != phaseActive {
 		return nil
 	}
-	if s.loop.phase != phaseActive {
-		return nil
-	}
-	r.rebuild = true
-	r.next = time.Time{}
+	s.loop.recovery.next = time.Time{}
 	s.maybeRestart(time.Now())
 	return nil
 }
@@ -283,15 +254,4 @@ func (s *session) onPathDown() {
 			s.maybeRestart(time.Now())
 		}
 	}
-}
-
-// fingerprint returns an SDP's DTLS fingerprint line(s).
-func fingerprint(sdp string) string {
-	var fp []string
-	for _, line := range strings.Split(sdp, "\n") {
-		if strings.HasPrefix(line, "a=fingerprint:") {
-			fp = append(fp, strings.TrimSpace(line))
-		}
-	}
-	return strings.Join(fp, "\n")
 }

@@ -57,8 +57,12 @@ type session struct {
 	emit    Emitter
 
 	mu sync.Mutex
-	// path is the current media path (under mu); see mediaPath.
-	path *mediaPath
+	// path is the current media path (under mu); see mediaPath. pending is
+	// its replacement while that is negotiated and connects (under mu): the
+	// current path carries the audio until then, so that a path that comes
+	// back by itself is not thrown away for one still being built.
+	path    *mediaPath
+	pending *mediaPath
 	// peerIP is this node's view of the peer's Lokinet IP (under mu): the
 	// signalling connection's, or the one a later lookup found.
 	peerIP   netip.Addr
@@ -195,6 +199,60 @@ func (s *session) currentPath() *mediaPath {
 // isCurrent reports whether p is the session's media path.
 func (s *session) isCurrent(p *mediaPath) bool { return s.currentPath() == p }
 
+// negotiating returns the media path whose offer, answer and candidates
+// are being exchanged: the pending replacement if there is one, else the
+// current path.
+func (s *session) negotiating() *mediaPath {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending != nil {
+		return s.pending
+	}
+	return s.path
+}
+
+// isLive reports whether p is the current or the pending media path: its
+// callbacks count.
+func (s *session) isLive(p *mediaPath) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return p != nil && (p == s.path || p == s.pending)
+}
+
+// startPending builds a replacement for the current media path in the
+// session's mode and makes it pending, closing an earlier pending one.
+func (s *session) startPending() (*mediaPath, error) {
+	p, err := s.newMediaPath(s.mode)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	old := s.pending
+	s.pending = p
+	s.mu.Unlock()
+	if old != nil {
+		_ = old.close()
+	}
+	return p, nil
+}
+
+// promote makes the pending path p current once it connected, and closes
+// the path it replaces. It reports whether p was pending.
+func (s *session) promote(p *mediaPath) bool {
+	s.mu.Lock()
+	if p == nil || s.pending != p {
+		s.mu.Unlock()
+		return false
+	}
+	old := s.path
+	s.path, s.pending = p, nil
+	s.mu.Unlock()
+	if old != nil {
+		_ = old.close()
+	}
+	return true
+}
+
 // setPath makes p the session's media path and returns the one it replaces.
 func (s *session) setPath(p *mediaPath) *mediaPath {
 	s.mu.Lock()
@@ -209,6 +267,13 @@ func (s *session) setPath(p *mediaPath) *mediaPath {
 func (s *session) replacePath(mode ice.Mode) (*mediaPath, error) {
 	if old := s.setPath(nil); old != nil {
 		_ = old.close()
+	}
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if pending != nil {
+		_ = pending.close()
 	}
 	p, err := s.newMediaPath(mode)
 	if err != nil {
@@ -254,7 +319,7 @@ func (s *session) onLocalCandidate(p *mediaPath, c *webrtc.ICECandidate) {
 	// the offer or answer and before end-of-candidates.
 	p.candMu.Lock()
 	defer p.candMu.Unlock()
-	if !s.isCurrent(p) {
+	if s.negotiating() != p {
 		return // from a media path that was replaced
 	}
 	if p.eocQueued {
@@ -277,7 +342,7 @@ func (s *session) onLocalCandidate(p *mediaPath, c *webrtc.ICECandidate) {
 
 // localDescriptionSent lets candidates flow after the offer or answer.
 func (s *session) localDescriptionSent() error {
-	p := s.currentPath()
+	p := s.negotiating()
 	p.candMu.Lock()
 	defer p.candMu.Unlock()
 	p.localReady = true
@@ -360,6 +425,9 @@ func (s *session) onTrack(p *mediaPath, track *webrtc.TrackRemote, recv *webrtc.
 		pkt, _, err := track.ReadRTP()
 		if err != nil {
 			return
+		}
+		if !s.isCurrent(p) {
+			continue // a pending path's audio counts once it is current
 		}
 		now := time.Now()
 		s.firstAudio.CompareAndSwap(0, now.UnixNano())
@@ -455,7 +523,7 @@ func (s *session) applyRemoteDescription(typ webrtc.SDPType, raw string) error {
 	if err := ice.CheckRemoteSDP(raw); err != nil {
 		return fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
-	p := s.currentPath()
+	p := s.negotiating()
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: raw}); err != nil {
 		return fmt.Errorf("%w: apply remote %s: %w", ErrProtocol, typ, err)
 	}
@@ -480,7 +548,7 @@ const maxRemoteCandidates = 32
 // the IP the signalling connection already runs over (or a later lookup
 // found), so no second Lokinet session or DNS query is needed.
 func (s *session) remoteCandidate(ctx context.Context, c signalling.Candidate) error {
-	p := s.currentPath()
+	p := s.negotiating()
 	p.mu.Lock()
 	p.remoteCount++
 	n := p.remoteCount
@@ -508,31 +576,26 @@ func (s *session) remoteCandidate(ctx context.Context, c signalling.Candidate) e
 	return nil
 }
 
-// localDescription creates the offer or answer, applies it and checks that
-// it reveals nothing before it may leave the process. iceRestart asks for an
-// offer with new ICE credentials.
-func (s *session) localDescription(typ webrtc.SDPType, iceRestart bool) (string, error) {
+// localDescription creates the offer or answer of the path being
+// negotiated, applies it and checks that it reveals nothing before it may
+// leave the process.
+func (s *session) localDescription(typ webrtc.SDPType) (string, error) {
 	var (
 		desc webrtc.SessionDescription
 		err  error
 	)
-	p := s.currentPath()
+	p := s.negotiating()
 	if typ == webrtc.SDPTypeOffer {
-		var opts *webrtc.OfferOptions
-		if iceRestart {
-			opts = &webrtc.OfferOptions{ICERestart: true}
-		}
-		desc, err = p.pc.CreateOffer(opts)
+		desc, err = p.pc.CreateOffer(nil)
 	} else {
 		desc, err = p.pc.CreateAnswer(nil)
 	}
 	if err != nil {
 		return "", fmt.Errorf("create %s: %w", typ, err)
 	}
-	// An ICE restart gathers at once, and pion writes what it has gathered
-	// into the description (and wants it applied unchanged); what leaves is
-	// the description without them: candidates travel separately,
-	// translated.
+	// pion writes candidates it has already gathered into the description
+	// (and wants it applied unchanged); what leaves is the description
+	// without them: candidates travel separately, translated.
 	out := stripCandidates(desc.SDP)
 	if err := ice.CheckLocalSDP(out); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrPolicy, err)
@@ -618,6 +681,13 @@ func (s *session) closeMedia() error {
 	var errs []error
 	if p := s.setPath(nil); p != nil {
 		errs = append(errs, p.close())
+	}
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if pending != nil {
+		errs = append(errs, pending.close())
 	}
 	if s.source != nil {
 		errs = append(errs, s.source.Close())

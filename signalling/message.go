@@ -55,8 +55,9 @@ const (
 	// whose user consented to that fallback.
 	TypeRestart Type = "restart"
 	// TypeICERestart asks to rebuild the media path of an accepted call in
-	// the same mode: it carries a new offer with new ICE credentials (and,
-	// when the caller had to rebuild its endpoint, a new DTLS fingerprint).
+	// the same mode: it carries the offer of a new media path (new ICE
+	// credentials and DTLS fingerprint), which both sides build beside the
+	// current one and switch to once it connects.
 	// Only the caller sends it, only after accept, as often as needed; the
 	// callee answers with TypeAnswer, then candidates flow again.
 	TypeICERestart Type = "ice-restart"
@@ -136,10 +137,6 @@ const (
 	// ReasonRestartFailed: a restart-refused for a restart this side could
 	// not follow (an offer it could not apply).
 	ReasonRestartFailed = "restart-failed"
-	// ReasonRebuildNeeded: a restart-refused for an ICE restart on a media
-	// path whose endpoint this side lost (its Lokinet interface went away):
-	// the caller should send one from a rebuilt endpoint.
-	ReasonRebuildNeeded = "rebuild-needed"
 )
 
 // IsRestart reports whether t asks to rebuild the media path (restart or
