@@ -151,8 +151,8 @@ func runCutCall(t *testing.T, ips [2]string, subnet string, port uint16, delay t
 		if during.MOS > 2 || during.LossPercent < 20 {
 			t.Errorf("cut %d: live MOS %.1f, loss %.0f %% while no audio arrives; want them to show the outage", i+1, during.MOS, during.LossPercent)
 		}
-		// Above 3.5: the switch to a restart's new path, once it connects
-		// after the old one came back, can cost a round trip of audio.
+		// 4.2-4.3 measured; 3.5 leaves room for a loaded machine's late
+		// packets and the switch to a restart's new path.
 		if after.WindowS != liveWindow.Seconds() || after.MOS < 3.5 || after.MOS < whole+0.5 {
 			t.Errorf("cut %d: live MOS %.1f over %.0f s, 7 s after the path came back, whole-call %.1f; want the recent window's (above 3.5)",
 				i+1, after.MOS, after.WindowS, whole)

@@ -173,7 +173,11 @@ func (s *session) onConnectionError(err error) *ending {
 
 // onConnected: the current media path is up.
 func (s *session) onConnected(ctx context.Context) *ending {
-	if s.promote(s.loop.waiting) {
+	// The callee, the DTLS client, connects last, so its peer can receive
+	// on the new path: it switches now. The caller switches when the
+	// callee's audio arrives on the new path (session.receiving), or at
+	// once if its current path never connected.
+	if p := s.loop.waiting; p != nil && (s.role == signalling.Callee || !s.currentConnected()) && s.promote(p) {
 		s.log.Info("the new media path connected and replaces the old one")
 	}
 	s.loop.waiting = nil
@@ -436,6 +440,20 @@ func (s *session) onFallbackOffer(m signalling.Message) *ending {
 	s.waitFor(s.currentPath())
 	s.loop.setupTimer = time.After(s.cfg.setupTimeout())
 	return nil
+}
+
+// currentConnected reports whether the current media path ever connected.
+func (s *session) currentConnected() bool {
+	p := s.currentPath()
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.connected:
+		return true
+	default:
+		return false
+	}
 }
 
 // waitFor makes the loop wait for p to connect.

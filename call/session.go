@@ -63,6 +63,9 @@ type session struct {
 	// back by itself is not thrown away for one still being built.
 	path    *mediaPath
 	pending *mediaPath
+	// draining is the path a promotion replaced: kept open for drainFor
+	// so that the audio the peer still sends on it is played (under mu).
+	draining *mediaPath
 	// peerIP is this node's view of the peer's Lokinet IP (under mu): the
 	// signalling connection's, or the one a later lookup found.
 	peerIP   netip.Addr
@@ -244,14 +247,33 @@ func (s *session) promote(p *mediaPath) bool {
 		s.mu.Unlock()
 		return false
 	}
-	old := s.path
-	s.path, s.pending = p, nil
+	old, older := s.path, s.draining
+	s.path, s.pending, s.draining = p, nil, old
 	s.mu.Unlock()
+	if older != nil {
+		_ = older.close()
+	}
 	if old != nil {
-		_ = old.close()
+		// The peer may switch a moment later (the DTLS server connects
+		// half a round trip before the client): play what it still sends
+		// on the old path for a while.
+		time.AfterFunc(drainFor, func() {
+			s.mu.Lock()
+			mine := s.draining == old
+			if mine {
+				s.draining = nil
+			}
+			s.mu.Unlock()
+			if mine {
+				_ = old.close()
+			}
+		})
 	}
 	return true
 }
+
+// drainFor is how long a replaced media path stays open to receive.
+const drainFor = 3 * time.Second
 
 // setPath makes p the session's media path and returns the one it replaces.
 func (s *session) setPath(p *mediaPath) *mediaPath {
@@ -426,8 +448,8 @@ func (s *session) onTrack(p *mediaPath, track *webrtc.TrackRemote, recv *webrtc.
 		if err != nil {
 			return
 		}
-		if !s.isCurrent(p) {
-			continue // a pending path's audio counts once it is current
+		if !s.receiving(p) {
+			continue
 		}
 		now := time.Now()
 		s.firstAudio.CompareAndSwap(0, now.UnixNano())
@@ -440,35 +462,67 @@ func (s *session) onTrack(p *mediaPath, track *webrtc.TrackRemote, recv *webrtc.
 	}
 }
 
+// receiving reports whether audio arriving on p is played: the current
+// path's and a draining one's. The caller switches to a restart's new path
+// when the first audio arrives on it, the proof that the callee, which
+// switches once its side connected, receives there too.
+func (s *session) receiving(p *mediaPath) bool {
+	s.mu.Lock()
+	ok := p == s.path || p == s.draining
+	caller := s.role == signalling.Caller && p == s.pending
+	s.mu.Unlock()
+	if caller && s.promote(p) {
+		s.log.Info("the callee switched to the new media path; so does the caller")
+		return true
+	}
+	return ok
+}
+
 // playoutStream keeps the sequence numbers and timestamps the jitter buffer
 // sees continuous across media paths: a rebuilt path's peer track starts
 // with a new SSRC, sequence number and timestamp, and the jitter buffer,
 // which outlives the path, must see it continue the old stream, with the
 // frames of the gap missing as after any outage.
 type playoutStream struct {
-	gen     int64 // the path whose packets were pushed last
-	seqOff  uint16
-	tsOff   uint32
+	// offsets maps each path's packets onto the stream.
+	offsets map[int64]streamOffset
 	lastSeq uint16
 	lastTS  uint32
 	lastAt  time.Time
 	started bool
 }
 
-// continueStream maps a packet of path gen to the playout stream.
+// streamOffset is what is added to one path's sequence numbers and
+// timestamps.
+type streamOffset struct {
+	seq uint16
+	ts  uint32
+}
+
+// continueStream maps a packet of path gen to the playout stream. The
+// first path's packets pass unchanged; a later path's first packet is
+// placed after the last one pushed by the frames the time between them
+// would have carried; a draining path's late packets keep their own offset.
 func (ps *playoutStream) continueStream(gen int64, seq uint16, ts uint32, now time.Time, frame time.Duration) (uint16, uint32) {
-	if ps.started && gen != ps.gen {
-		// A new path: place its first packet after the frames that the
-		// time since the last packet would have carried.
-		frames := max(1, int64(now.Sub(ps.lastAt)/frame))
-		ps.seqOff = ps.lastSeq + uint16(frames) - seq
-		ps.tsOff = ps.lastTS + uint32(frames*int64(media.SampleRate)*int64(frame)/int64(time.Second)) - ts
+	if ps.offsets == nil {
+		ps.offsets = map[int64]streamOffset{}
 	}
-	ps.gen, ps.started = gen, true
-	mseq, mts := seq+ps.seqOff, ts+ps.tsOff
-	if int16(mseq-ps.lastSeq) > 0 || ps.lastAt.IsZero() {
+	off, ok := ps.offsets[gen]
+	if !ok {
+		if ps.started {
+			frames := max(1, int64(now.Sub(ps.lastAt)/frame))
+			off = streamOffset{
+				seq: ps.lastSeq + uint16(frames) - seq,
+				ts:  ps.lastTS + uint32(frames*int64(media.SampleRate)*int64(frame)/int64(time.Second)) - ts,
+			}
+		}
+		ps.offsets[gen] = off
+	}
+	mseq, mts := seq+off.seq, ts+off.ts
+	if !ps.started || int16(mseq-ps.lastSeq) > 0 {
 		ps.lastSeq, ps.lastTS, ps.lastAt = mseq, mts, now
 	}
+	ps.started = true
 	return mseq, mts
 }
 
@@ -683,11 +737,13 @@ func (s *session) closeMedia() error {
 		errs = append(errs, p.close())
 	}
 	s.mu.Lock()
-	pending := s.pending
-	s.pending = nil
+	pending, draining := s.pending, s.draining
+	s.pending, s.draining = nil, nil
 	s.mu.Unlock()
-	if pending != nil {
-		errs = append(errs, pending.close())
+	for _, p := range []*mediaPath{pending, draining} {
+		if p != nil {
+			errs = append(errs, p.close())
+		}
 	}
 	if s.source != nil {
 		errs = append(errs, s.source.Close())
