@@ -14,10 +14,11 @@ import (
 
 // restartBackoff spaces the caller's restarts within one interruption: the
 // first comes after Config.RecoverAfter, the next ones after these
-// intervals, the last repeated. 4 s is less than the 5 s pion keeps checking
-// a new path's pairs (25 checks 200 ms apart, ice.OnionTimers), so a path
-// that returns between two restarts is found by the checks of the previous
-// one rather than waiting for the next.
+// intervals, the last repeated. The old path stays in use meanwhile and
+// resumes by itself when it comes back; a restart's new path matters when
+// it cannot (the peer mapped anew, a dead socket). Each new path is checked
+// for 5 s (25 checks 200 ms apart, ice.OnionTimers), longer than the 4 s
+// before the next one replaces it.
 var restartBackoff = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
 
 // calleeMediaSlack is how much longer than its media timeout a callee waits
