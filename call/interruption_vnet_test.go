@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -410,5 +412,90 @@ func TestMediaLostEndsBothSides(t *testing.T) {
 		t.Fatal("the path was never cut")
 	} else if d := ended.Sub(time.Unix(0, c)); d < timeout || d > timeout+5*time.Second {
 		t.Errorf("the call ended %v after the cut, want after the %v media timeout (and not much later)", d, timeout)
+	}
+}
+
+// TestPeerMappedAnew: mid-call, Lokinet on the caller's node maps the
+// callee to a new IP (the old one leads nowhere). The caller notices the
+// silence, looks the callee up again, offers a new media path with the
+// callee's candidates translated to the new IP, and the call goes on.
+func TestPeerMappedAnew(t *testing.T) {
+	alice, bob := newPeers(t, "127.77.29.1", "127.77.29.2")
+	nets := vnetPath(t, alice, bob, "10.77.6", 20*time.Millisecond, 0, nil)
+	newIP := netip.MustParseAddr("127.77.29.3")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	bcfg := bob.config("tone:660", "null", 0)
+	bcfg.Net = nets[bob]
+	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: 17836, Accept: AcceptAll, MaxCalls: 1})
+	acfg := alice.config("tone:440", "null", 12*time.Second)
+	acfg.Net = nets[alice]
+	var remapped atomic.Int64
+	inner := acfg.Events
+	acfg.Events = func(ev Event) {
+		if ev.Kind == EventState && ev.State == StateActive {
+			time.AfterFunc(3*time.Second, func() {
+				alice.dns.SetPeer(bob.node.Address.String(), newIP)
+				nets[alice].(*mappedNet).remap(netip.MustParseAddr("10.77.6.2"), bob.node.IP, newIP)
+				remapped.Store(time.Now().UnixNano())
+			})
+		}
+		inner(ev)
+	}
+	st, err := Dial(ctx, acfg, bob.target(17836))
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("callee: %v", err)
+	}
+	at := remapped.Load()
+	if at == 0 {
+		t.Fatal("the callee was never mapped anew")
+	}
+	looked := false
+	for _, q := range alice.dns.Queries() {
+		if q.At.UnixNano() > at && strings.HasPrefix(q.Name, bob.node.Address.String()) {
+			looked = true
+		}
+	}
+	if !looked {
+		t.Error("the caller did not look the callee up again")
+	}
+	// The callee hears nothing once the caller's packets go to the old
+	// address; the caller may hear on (pion learns the callee's new address
+	// from its packets) or not. Each side's audio must be back, the
+	// callee's (which needs the restart) within 6 s.
+	for name, p := range map[string]*peer{"caller": alice, "callee": bob} {
+		var started, back time.Time
+		p.mu.Lock()
+		for _, ev := range p.evs {
+			if ev.Kind != EventInterruption || ev.Time.UnixNano() < at {
+				continue
+			}
+			if ev.Interruption.Phase == InterruptionStarted {
+				started, back = ev.Time, time.Time{}
+			} else {
+				back = ev.Time
+			}
+		}
+		p.mu.Unlock()
+		switch {
+		case started.IsZero() && name == "callee":
+			t.Errorf("callee: no interruption after the remapping; the test did not cut anything")
+		case started.IsZero():
+			t.Logf("caller: heard the callee throughout")
+		case back.IsZero():
+			t.Errorf("%s: the audio never came back after the remapping", name)
+		default:
+			d := back.Sub(time.Unix(0, at))
+			t.Logf("%s: audio back %v after the remapping", name, d.Round(time.Millisecond))
+			if name == "callee" && d > 6*time.Second {
+				t.Errorf("callee: audio back %v after the remapping, want within 6 s", d)
+			}
+		}
+	}
+	if st.Recoveries == 0 {
+		t.Error("the caller never restarted")
 	}
 }

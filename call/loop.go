@@ -387,6 +387,8 @@ func (s *session) onMessage(ctx context.Context, m signalling.Message) *ending {
 		return s.onICERestart(m)
 	case signalling.TypeRestartRefused:
 		s.onRestartRefused(m)
+	case signalling.TypeRestartRequest:
+		s.onRestartRequest()
 	case signalling.TypeBusy:
 		return &ending{err: ErrBusy, reason: signalling.ReasonBusy}
 	case signalling.TypeReject:

@@ -26,13 +26,40 @@ import (
 // ways, so pion and the call see only the loopback addresses.
 type mappedNet struct {
 	transport.Net
+	mu             sync.RWMutex
 	toVirt, toReal map[netip.Addr]netip.Addr
 }
 
+// remap makes the peer at virtual address virt appear under newReal
+// instead of oldReal, as when Lokinet maps a peer anew: packets to oldReal
+// go nowhere.
+func (m *mappedNet) remap(virt, oldReal, newReal netip.Addr) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	toVirt, toReal := map[netip.Addr]netip.Addr{}, map[netip.Addr]netip.Addr{}
+	for k, v := range m.toVirt {
+		if k != oldReal {
+			toVirt[k] = v
+		}
+	}
+	for k, v := range m.toReal {
+		toReal[k] = v
+	}
+	toVirt[newReal], toReal[virt] = virt, newReal
+	m.toVirt, m.toReal = toVirt, toReal
+}
+
+func (m *mappedNet) tables() (toVirt, toReal map[netip.Addr]netip.Addr) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.toVirt, m.toReal
+}
+
 func (m *mappedNet) ListenUDP(network string, l *net.UDPAddr) (transport.UDPConn, error) {
+	toVirt, _ := m.tables()
 	if l != nil {
 		if a, ok := netip.AddrFromSlice(l.IP); ok {
-			if v, ok := m.toVirt[a.Unmap()]; ok {
+			if v, ok := toVirt[a.Unmap()]; ok {
 				l = &net.UDPAddr{IP: v.AsSlice(), Port: l.Port}
 			}
 		}
@@ -65,15 +92,24 @@ type mappedConn struct {
 	m *mappedNet
 }
 
-func (c *mappedConn) LocalAddr() net.Addr { return mapAddr(c.m.toReal, c.UDPConn.LocalAddr()) }
+func (c *mappedConn) LocalAddr() net.Addr {
+	_, toReal := c.m.tables()
+	return mapAddr(toReal, c.UDPConn.LocalAddr())
+}
 
 func (c *mappedConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	n, a, err := c.UDPConn.ReadFrom(p)
-	return n, mapAddr(c.m.toReal, a), err
+	_, toReal := c.m.tables()
+	return n, mapAddr(toReal, a), err
 }
 
 func (c *mappedConn) WriteTo(p []byte, a net.Addr) (int, error) {
-	return c.UDPConn.WriteTo(p, mapAddr(c.m.toVirt, a))
+	toVirt, _ := c.m.tables()
+	to := mapAddr(toVirt, a)
+	if u, ok := to.(*net.UDPAddr); ok && u.IP.IsLoopback() {
+		return len(p), nil // an address no longer mapped: lost
+	}
+	return c.UDPConn.WriteTo(p, to)
 }
 
 func (c *mappedConn) ReadFromUDP(p []byte) (int, *net.UDPAddr, error) {

@@ -54,10 +54,43 @@ func (s *session) whileInterrupted(now time.Time, silent time.Duration) *ending 
 		return hangUp(fmt.Errorf("%w: no audio from the peer for %v", ErrMediaLost, silent.Round(time.Second)),
 			signalling.ReasonMediaLost)
 	}
-	if s.role == signalling.Caller && silent >= s.cfg.recoverAfter() {
-		s.maybeRestart(now)
+	if silent >= s.cfg.recoverAfter() {
+		if s.role == signalling.Caller {
+			s.maybeRestart(now)
+		} else {
+			s.maybeRequestRestart(now)
+		}
 	}
 	return nil
+}
+
+// maybeRequestRestart: a callee that hears nothing asks the caller to
+// restart, with the caller's backoff: the path may be broken only towards
+// the callee, and then the caller, which hears fine, would not restart on
+// its own.
+func (s *session) maybeRequestRestart(now time.Time) {
+	r := &s.loop.recovery
+	if now.Before(r.next) {
+		return
+	}
+	st := s.machine.State()
+	if st != signalling.StateAccepted && st != signalling.StateRestarting {
+		return
+	}
+	r.next = now.Add(restartBackoff[min(r.attempts, len(restartBackoff)-1)])
+	r.attempts++
+	s.log.Info("asking the caller to restart the media path", "attempt", r.attempts)
+	if err := s.send(signalling.Message{Type: signalling.TypeRestartRequest}); err != nil {
+		s.log.Warn("could not ask for a restart", "err", err)
+	}
+}
+
+// onRestartRequest: the callee hears nothing; restart when the backoff
+// allows, even if this side hears the callee.
+func (s *session) onRestartRequest() {
+	if s.loop.phase == phaseActive {
+		s.maybeRestart(time.Now())
+	}
 }
 
 // maybeRestart starts a restart when the backoff allows and none is under

@@ -11,10 +11,10 @@ import (
 	"github.com/lokicall/lokicall/signalling"
 )
 
-// TestBadRestartRefused: a restart (ice-restart or fallback restart) for
-// another call, before accept, or from the callee is refused with a
-// restart-refused message naming why; the session does not end and its
-// protocol state does not change.
+// TestBadRestartRefused: a restart (ice-restart or fallback restart) or a
+// restart request for another call, before accept, or from the wrong side
+// is refused with a restart-refused message naming why; the session does
+// not end and its protocol state does not change.
 func TestBadRestartRefused(t *testing.T) {
 	alice, bob := newPeers(t, "127.77.25.1", "127.77.25.2")
 	// A well-formed offer to carry: a real one from another media path.
@@ -52,6 +52,9 @@ func TestBadRestartRefused(t *testing.T) {
 		{"fallback restart for another call", signalling.Callee, accepted, signalling.TypeRestart, true, signalling.ReasonWrongCall},
 		{"fallback restart while ringing", signalling.Callee, ringing, signalling.TypeRestart, false, signalling.ReasonNotNow},
 		{"fallback restart from the callee", signalling.Caller, accepted, signalling.TypeRestart, false, signalling.ReasonNotNow},
+		{"restart request for another call", signalling.Caller, accepted, signalling.TypeRestartRequest, true, signalling.ReasonWrongCall},
+		{"restart request while ringing", signalling.Caller, ringing, signalling.TypeRestartRequest, false, signalling.ReasonNotNow},
+		{"restart request from the caller", signalling.Callee, accepted, signalling.TypeRestartRequest, false, signalling.ReasonNotNow},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			near, far := net.Pipe()
@@ -79,7 +82,10 @@ func TestBadRestartRefused(t *testing.T) {
 				}
 			}
 			before := s.machine.State()
-			msg := signalling.Message{Version: signalling.Version, Type: c.typ, CallID: callID, SDP: offerFrom(t, s)}
+			msg := signalling.Message{Version: signalling.Version, Type: c.typ, CallID: callID}
+			if c.typ != signalling.TypeRestartRequest {
+				msg.SDP = offerFrom(t, s)
+			}
 			if c.typ == signalling.TypeRestart {
 				msg.Mode = signalling.ModeP2P
 			}

@@ -66,13 +66,18 @@ const (
 	// negotiation already under way) without ending the call. Reason says
 	// why.
 	TypeRestartRefused Type = "restart-refused"
+	// TypeRestartRequest asks the caller, from the callee of an accepted
+	// call that hears nothing while the caller may hear it (a path broken
+	// in one direction), to restart the media path; the caller answers with
+	// ice-restart when its backoff allows.
+	TypeRestartRequest Type = "restart-request"
 )
 
 // Known reports whether t is one of the message types.
 func (t Type) Known() bool {
 	switch t {
 	case TypeOffer, TypeAnswer, TypeCandidate, TypeEndOfCandidates, TypeRinging,
-		TypeAccept, TypeBusy, TypeReject, TypeHangup, TypeRestart, TypeICERestart, TypeRestartRefused:
+		TypeAccept, TypeBusy, TypeReject, TypeHangup, TypeRestart, TypeICERestart, TypeRestartRefused, TypeRestartRequest:
 		return true
 	}
 	return false
@@ -139,10 +144,12 @@ const (
 	ReasonRestartFailed = "restart-failed"
 )
 
-// IsRestart reports whether t asks to rebuild the media path (restart or
-// ice-restart): a bad one is refused with TypeRestartRefused, not ended
-// with.
-func (t Type) IsRestart() bool { return t == TypeRestart || t == TypeICERestart }
+// IsRestart reports whether t asks to rebuild the media path (restart,
+// ice-restart or restart-request): a bad one is refused with
+// TypeRestartRefused, not ended with.
+func (t Type) IsRestart() bool {
+	return t == TypeRestart || t == TypeICERestart || t == TypeRestartRequest
+}
 
 // Message is one signalling message. Which optional fields a type requires
 // or forbids is checked by Encode and Decode.

@@ -56,6 +56,7 @@ func fixtures() map[Type]Message {
 		TypeICERestart: {Version: Version, Type: TypeICERestart, CallID: callID, Mode: ModeOnion, Ptime: 20,
 			SDP: strings.Replace(strings.Replace(testSDP, "kSdjcUJtUxqcwQPr", "QmVyZ2VuV2llbkJl", 1), "jmyZVPUqGCHQhhBhaHjRSAgkSvzAHwbi", "TmV1ZUNyZWRlbnRpYWxzRm9yUmVzdGFy", 1)},
 		TypeRestartRefused: {Version: Version, Type: TypeRestartRefused, CallID: callID, Reason: ReasonNotNow},
+		TypeRestartRequest: {Version: Version, Type: TypeRestartRequest, CallID: callID},
 	}
 }
 

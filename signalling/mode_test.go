@@ -158,6 +158,8 @@ func TestICERestartTransitions(t *testing.T) {
 		{"caller refuses", with(step{Caller, TypeRestartRefused}), StateAccepted},
 		{"ice restart after a fallback", with(step{Caller, TypeRestart}, step{Callee, TypeAnswer}, step{Caller, TypeICERestart}), StateRestarting},
 		{"hang up while restarting", with(step{Caller, TypeICERestart}, step{Callee, TypeHangup}), StateEnded},
+		{"callee asks for a restart", with(step{Callee, TypeRestartRequest}, step{Caller, TypeICERestart}, step{Callee, TypeRestartRequest},
+			step{Callee, TypeAnswer}), StateAccepted},
 	}
 	for _, c := range good {
 		if m, err := run(c.steps...); err != nil || m.State() != c.want {
@@ -175,6 +177,8 @@ func TestICERestartTransitions(t *testing.T) {
 		{"callee candidate before its answer", with(step{Caller, TypeICERestart}, step{Callee, TypeCandidate})},
 		{"before the offer", []step{{Callee, TypeRestartRefused}}},
 		{"after the end", with(step{Caller, TypeHangup}, step{Caller, TypeICERestart})},
+		{"restart request from the caller", with(step{Caller, TypeRestartRequest})},
+		{"restart request while ringing", []step{{Caller, TypeOffer}, {Callee, TypeRinging}, {Callee, TypeRestartRequest}}},
 	}
 	for _, c := range bad {
 		m, err := run(c.steps...)

@@ -86,6 +86,8 @@ type Ending struct {
 //   - after accept the caller may restart ICE (ice-restart, Accepted →
 //     Restarting) as often as needed, one at a time; the callee answers
 //     (Restarting → Accepted) and candidates flow again;
+//   - after accept the callee may ask for a restart (restart-request) as
+//     often as needed; it changes nothing;
 //   - restart-refused answers a restart this side may not follow and
 //     changes nothing, except that a refused ice-restart is over
 //     (Restarting → Accepted);
@@ -236,6 +238,14 @@ func (m *Machine) next(from Role, t Type) (State, error) {
 			return s, errString("an ICE restart only follows accept, one at a time")
 		}
 		return StateRestarting, nil
+	case TypeRestartRequest:
+		if from != Callee {
+			return s, errString("only the callee asks for a restart")
+		}
+		if s != StateAccepted && s != StateRestarting {
+			return s, errString("a restart request only follows accept")
+		}
+		return s, nil
 	case TypeRestartRefused:
 		if s == StateIdle {
 			return s, errString("no offer yet")
