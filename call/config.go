@@ -35,7 +35,7 @@ const (
 	// the jitter buffer can cover.
 	DefaultInterruptAfter = time.Second
 	// DefaultRecoverAfter is how long an interruption lasts before the
-	// caller starts to rebuild the media path (ICE restart).
+	// caller starts to rebuild the media path (ice-restart).
 	DefaultRecoverAfter = 2 * time.Second
 	// DefaultMediaTimeout is how long a call keeps trying to get its media
 	// back before it ends with signalling.ReasonMediaLost.
@@ -91,9 +91,12 @@ type Config struct {
 	// InterruptAfter, RecoverAfter and MediaTimeout bound an interruption
 	// of an established call: after InterruptAfter without audio from the
 	// peer the call reports an interruption; after RecoverAfter (or when ICE
-	// reports the path disconnected or failed) the caller restarts ICE,
-	// again with backoff; after MediaTimeout without audio the call ends
-	// with signalling.ReasonMediaLost on both sides. 0 means the defaults.
+	// reports the path disconnected or failed) the caller builds a new media
+	// path beside the old one and offers it (ice-restart), again with
+	// backoff; after MediaTimeout without audio the call ends
+	// with signalling.ReasonMediaLost on both sides. MediaTimeout is also
+	// ICE's Failed timer unless Timers sets one, so that ICE keeps a path
+	// that may still come back. 0 means the defaults.
 	InterruptAfter, RecoverAfter, MediaTimeout time.Duration
 
 	// Muted, if set, is asked before every captured frame; while it returns

@@ -66,7 +66,8 @@ type callState struct {
 	watch *time.Ticker
 	// watchC is watch's channel; nil while there is no watch.
 	watchC <-chan time.Time
-	// recovery is the caller's ICE restart state.
+	// recovery is the restart state (the caller's restarts, the callee's
+	// requests).
 	recovery recovery
 }
 

@@ -35,8 +35,8 @@ type mediaPath struct {
 	candMu       sync.Mutex
 	localReady   bool
 	pendingLocal []signalling.Message
-	// eocQueued: end-of-candidates is queued or sent in this negotiation
-	// (pion may finish gathering twice around an ICE restart).
+	// eocQueued: end-of-candidates is queued or sent (pion may report the
+	// end of gathering more than once).
 	eocQueued bool
 
 	mu            sync.Mutex
@@ -146,23 +146,6 @@ func (p *mediaPath) connectedTime() time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.connectedAt
-}
-
-// holdLocal makes candidates gathered from now on wait until the next
-// description has been sent (localDescriptionSent): an ICE restart gathers
-// anew, and its candidates must not overtake its offer or answer.
-func (p *mediaPath) holdLocal() {
-	p.candMu.Lock()
-	p.localReady, p.eocQueued = false, false
-	p.candMu.Unlock()
-}
-
-// holdRemote makes the peer's candidates wait for its next description, and
-// counts them afresh.
-func (p *mediaPath) holdRemote() {
-	p.mu.Lock()
-	p.remoteReady, p.pendingRemote, p.remoteCount = false, nil, 0
-	p.mu.Unlock()
 }
 
 // close releases the peer connection and the endpoint. It is safe on a

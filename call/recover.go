@@ -31,7 +31,8 @@ type resolved struct {
 	err error
 }
 
-// recovery is the caller's restart state; part of callState.
+// recovery is the restart state (the caller's restarts, the callee's
+// requests); part of callState.
 type recovery struct {
 	// attempts counts the restarts of the current interruption.
 	attempts int

@@ -345,7 +345,7 @@ func (s *session) onLocalCandidate(p *mediaPath, c *webrtc.ICECandidate) {
 		return // from a media path that was replaced
 	}
 	if p.eocQueued {
-		// pion may gather twice around an ICE restart: the same host
+		// pion may report gathering more than once: the same host
 		// candidate again, after end-of-candidates.
 		s.log.Debug("dropping a candidate gathered after end-of-candidates")
 		return

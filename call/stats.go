@@ -33,7 +33,8 @@ type Stats struct {
 	// interruption still going on at the end counts up to the end).
 	Interruptions int     `json:"interruptions"`
 	InterruptedMS float64 `json:"interrupted_ms"`
-	// Recoveries counts the ICE restarts the call made or answered.
+	// Recoveries counts the restarts (new media paths offered with
+	// ice-restart) the call made or answered.
 	Recoveries int `json:"recoveries,omitempty"`
 
 	RTTMS    float64 `json:"rtt_ms"`     // from RTCP receiver reports
