@@ -208,15 +208,14 @@ func describeEvents(evs []Event) []string {
 	return out
 }
 
-// TestPathCutRecovers: a 4 s cut of the media path during a call, longer
-// than the recovery grace, so the caller restarts ICE while the path is
-// down: both sides report the interruption and its end, and the call
-// completes.
+// TestPathCutRecovers: a 3.5 s cut of the media path during a call, longer
+// than the recovery grace, so the caller restarts while the path is down:
+// both sides report the interruption and its end, and the call completes.
 func TestPathCutRecovers(t *testing.T) {
 	st, bst, _, _ := runCutCall(t, [2]string{"127.77.23.1", "127.77.23.2"}, "10.77.1", 17831, 50*time.Millisecond,
-		10*time.Second, []pathCut{{after: 3 * time.Second, length: 4 * time.Second}})
+		8*time.Second, []pathCut{{after: 2 * time.Second, length: 3500 * time.Millisecond}})
 	if st.Recoveries == 0 || bst.Recoveries == 0 {
-		t.Errorf("restarts: caller %d, callee %d; want at least one during a 4 s cut", st.Recoveries, bst.Recoveries)
+		t.Errorf("restarts: caller %d, callee %d; want at least one during a 3.5 s cut", st.Recoveries, bst.Recoveries)
 	}
 }
 
@@ -428,13 +427,13 @@ func TestPeerMappedAnew(t *testing.T) {
 	bcfg := bob.config("tone:660", "null", 0)
 	bcfg.Net = nets[bob]
 	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: 17836, Accept: AcceptAll, MaxCalls: 1})
-	acfg := alice.config("tone:440", "null", 12*time.Second)
+	acfg := alice.config("tone:440", "null", 9*time.Second)
 	acfg.Net = nets[alice]
 	var remapped atomic.Int64
 	inner := acfg.Events
 	acfg.Events = func(ev Event) {
 		if ev.Kind == EventState && ev.State == StateActive {
-			time.AfterFunc(3*time.Second, func() {
+			time.AfterFunc(2*time.Second, func() {
 				alice.dns.SetPeer(bob.node.Address.String(), newIP)
 				nets[alice].(*mappedNet).remap(netip.MustParseAddr("10.77.6.2"), bob.node.IP, newIP)
 				remapped.Store(time.Now().UnixNano())
