@@ -169,7 +169,8 @@ func (r *Relay) Run(ctx context.Context) error {
 		wg.Go(func() { r.heartbeat(ctx) })
 	}
 	wg.Go(func() { r.sweep(ctx) })
-	r.log.Info("relay running", "addr", r.addr, "delay", r.cfg.Link.Delay, "jitter", r.cfg.Link.Jitter, "loss", r.cfg.Link.Loss)
+	r.log.Info("relay running", "addr", r.addr, "delay", r.cfg.Link.Delay, "jitter", r.cfg.Link.Jitter, "loss", r.cfg.Link.Loss,
+		"loss_model", r.cfg.Link.LossModel, "ge", r.cfg.Link.GE)
 	buf := make([]byte, 65536)
 	var err error
 	for {

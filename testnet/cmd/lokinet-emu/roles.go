@@ -57,16 +57,31 @@ func runRelay(ctx context.Context, args []string, _ io.Writer, log *slog.Logger)
 	def := onion.DefaultLink()
 	delay := fs.Duration("delay", def.Delay, "one-way delay added to every packet the relay sends")
 	jitter := fs.Duration("jitter", def.Jitter, "half-width of the uniform jitter added to the delay")
-	loss := fs.Float64("loss", def.Loss, "probability of dropping a packet, 0..1")
+	loss := fs.Float64("loss", def.Loss, "probability of dropping a packet, 0..1 (with -loss-model=uniform)")
+	lossModel := fs.String("loss-model", string(onion.LossUniform), "uniform (independent drops at -loss) or gilbert (two-state Gilbert–Elliott, -ge-*)")
+	geP := fs.Float64("ge-p", onion.DefaultGE.P, "Gilbert–Elliott: probability per packet of moving from the good to the bad state")
+	geR := fs.Float64("ge-r", onion.DefaultGE.R, "Gilbert–Elliott: probability per packet of moving from the bad to the good state (mean burst 1/r)")
+	geGood := fs.Float64("ge-loss-good", onion.DefaultGE.LossGood, "Gilbert–Elliott: loss probability in the good state")
+	geBad := fs.Float64("ge-loss-bad", onion.DefaultGE.LossBad, "Gilbert–Elliott: loss probability in the bad state")
 	hb := fs.Duration("heartbeat", onion.DefaultHeartbeat, "directory heartbeat interval")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	model, err := onion.ParseLossModel(*lossModel)
+	if err != nil {
+		return fmt.Errorf("relay: -loss-model: %w", err)
+	}
+	ge := onion.GilbertElliott{P: *geP, R: *geR, LossGood: *geGood, LossBad: *geBad}
+	if model == onion.LossGilbert {
+		if err := ge.Validate(); err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
 	}
 	cfg := onion.RelayConfig{
 		Listen:    *listen,
 		Directory: &onion.DirectoryClient{URL: *dir},
 		Heartbeat: *hb,
-		Link:      onion.LinkConfig{Delay: *delay, Jitter: *jitter, Loss: *loss},
+		Link:      onion.LinkConfig{Delay: *delay, Jitter: *jitter, Loss: *loss, LossModel: model, GE: ge},
 		Logger:    log,
 	}
 	if *advertise != "" {
