@@ -33,7 +33,17 @@ type peer struct {
 	openedAt time.Time
 	inbound  bool
 	swap     *swapState
+
+	// checked is when the session last heard from the peer or looked it up
+	// again; refreshing while a lookup is under way.
+	checked    time.Time
+	refreshing bool
 }
+
+// staleAfter is how long a node sends to a peer without hearing from it
+// before it looks the peer up again: the peer may have a new path (after a
+// restart, say) that only a fresh introduction reveals.
+const staleAfter = 5 * time.Second
 
 // openFlagOutbound in an e2eOpen's body says that the sender holds an
 // outbound session to the receiver (it looked the receiver up).
@@ -90,6 +100,9 @@ func (e *Endpoint) handleE2E(wrapped []byte) error {
 	}
 	e.mu.Lock()
 	p = e.peerLocked(f.from)
+	if p.checked.IsZero() {
+		p.checked = time.Now()
+	}
 	if err := e.setKeyLocked(p, f.x); err != nil {
 		e.mu.Unlock()
 		return err
@@ -173,6 +186,10 @@ func (e *Endpoint) sendE2EMaybeHeld(addr lokinet.Address, typ byte, body []byte,
 		return fmt.Errorf("%w: %s", ErrNoSession, addr)
 	}
 	p.lastTx = now
+	if typ == e2eData && !p.refreshing && now.Sub(latest(p.lastRx, p.checked)) > staleAfter {
+		p.refreshing, p.checked = true, now
+		go e.refresh(addr)
+	}
 	if hold && typ == e2eData && e.holdLocked(p, body, now) {
 		e.mu.Unlock()
 		return nil
@@ -255,6 +272,9 @@ func (e *Endpoint) handshake(ctx context.Context, addr lokinet.Address, outbound
 		}
 		p.relay, p.tag = in.Relay, in.Tag
 		p.ack = ack
+		if p.checked.IsZero() {
+			p.checked = time.Now()
+		}
 		if outbound {
 			p.outbound = true
 		}
@@ -277,6 +297,30 @@ func (e *Endpoint) handshake(ctx context.Context, addr lokinet.Address, outbound
 		case <-t.C:
 		}
 	}
+}
+
+// refresh looks up a peer that has not been heard from for a while and
+// exchanges an open/ack through its current introduction.
+func (e *Endpoint) refresh(addr lokinet.Address) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*e.cfg.BuildTimeout)
+	defer cancel()
+	err := e.handshake(ctx, addr, false)
+	e.mu.Lock()
+	if p := e.peers[addr]; p != nil {
+		p.refreshing, p.checked = false, time.Now()
+	}
+	stopped := e.stopped
+	e.mu.Unlock()
+	if err != nil && !stopped {
+		e.log.Info("silent peer not reached", "peer", addr, "err", err)
+	}
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // reopenPeers tells recently active peers about the new path, looking up

@@ -165,11 +165,11 @@ func (e *Endpoint) replaceSession(p *peer) {
 }
 
 // holdLocked keeps a data packet for p while its session is stalled (or
-// its held packets are being flushed, so that order is kept) and reports
-// whether it did; e.mu must be held.
+// packets held by the stall are still waiting to be sent, so that order is
+// kept) and reports whether it did; e.mu must be held.
 func (e *Endpoint) holdLocked(p *peer, body []byte, now time.Time) bool {
 	s := p.swap
-	if s == nil || (!s.flushing && !now.Before(s.holdUntil)) {
+	if s == nil || (!s.flushing && len(s.held) == 0 && !now.Before(s.holdUntil)) {
 		return false
 	}
 	s.held = append(s.held, append([]byte(nil), body...))
