@@ -99,8 +99,9 @@ func (s probeSeries) figures(name string, interval, length time.Duration, at fun
 }
 
 // pingSeries sends a probe from a to b every interval for d; b echoes
-// each at once. It returns the round trips by probe.
-func pingSeries(t *testing.T, a, b *Endpoint, ach, bch chan recv, interval, d time.Duration) probeSeries {
+// each at once. It returns the round trips by probe and the probes' send
+// times in seconds since the first.
+func pingSeries(t *testing.T, a, b *Endpoint, ach, bch chan recv, interval, d time.Duration) (probeSeries, []float64) {
 	t.Helper()
 	n := int(d / interval)
 	rtt := make(probeSeries, n)
@@ -141,16 +142,20 @@ func pingSeries(t *testing.T, a, b *Endpoint, ach, bch chan recv, interval, d ti
 	}()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	at := make([]float64, n)
+	start := time.Now()
 	for seq := range n {
+		now := time.Now()
+		at[seq] = now.Sub(start).Seconds()
 		pkt := binary.BigEndian.AppendUint64(nil, uint64(seq))
-		pkt = binary.BigEndian.AppendUint64(pkt, uint64(time.Now().UnixNano()))
+		pkt = binary.BigEndian.AppendUint64(pkt, uint64(now.UnixNano()))
 		_ = a.Send(b.Address(), pkt)
 		<-tick.C
 	}
 	time.Sleep(2 * time.Second)
 	mu.Lock()
 	defer mu.Unlock()
-	return slices.Clone(rtt)
+	return slices.Clone(rtt), at
 }
 
 // TestStallFigures measures, with a probe of 50 packets/s as the real
@@ -198,10 +203,15 @@ func TestStallFigures(t *testing.T) {
 		{"emulated: -session-swap=force (50s, 240ms-550ms), no link delay", func(c *EndpointConfig) {
 			c.Swap = SwapConfig{Mode: SwapForce}
 		}},
-		{"emulated: -trace=…-a.csv on both nodes, no link delay", func(c *EndpointConfig) { c.Trace = trace }},
+		{"emulated: -trace …-a.csv on both nodes, no link delay", func(c *EndpointConfig) { c.Trace = trace }},
 	}
-	// One after the other, so that neither run's load shows in the other.
+	// One after the other, so that neither run's load shows in the other;
+	// LOKICALL_STALL_ONLY=swap or trace runs one.
+	only := os.Getenv("LOKICALL_STALL_ONLY")
 	for _, run := range runs {
+		if only != "" && !strings.Contains(run.name, only) {
+			continue
+		}
 		tn := newTestNet(t, 8, LinkConfig{})
 		a, ach := newConfiguredEndpoint(t, tn, 4, 4096, run.cfg)
 		b, bch := newConfiguredEndpoint(t, tn, 4, 4096, run.cfg)
@@ -211,8 +221,8 @@ func TestStallFigures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := pingSeries(t, a, b, ach, bch, interval, length)
-		rows = append(rows, s.figures(run.name, interval, length, func(i int) float64 { return (time.Duration(i) * interval).Seconds() }))
+		s, at := pingSeries(t, a, b, ach, bch, interval, length)
+		rows = append(rows, s.figures(run.name, interval, length, func(i int) float64 { return at[i] }))
 	}
 	t.Log("\n" + strings.Join(rows, "\n"))
 }

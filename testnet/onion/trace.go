@@ -53,12 +53,12 @@ func ParseTrace(r io.Reader) (*Trace, error) {
 	sc.Buffer(make([]byte, 4096), 4096)
 	if !sc.Scan() {
 		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("%w: trace: %w", ErrMalformed, err)
+			return nil, fmt.Errorf("%w: trace: %w", ErrBadTrace, err)
 		}
-		return nil, fmt.Errorf("%w: trace: empty", ErrMalformed)
+		return nil, fmt.Errorf("%w: trace: empty", ErrBadTrace)
 	}
 	if h := strings.TrimSpace(sc.Text()); h != traceHeader {
-		return nil, fmt.Errorf("%w: trace header %q, want %q", ErrMalformed, h, traceHeader)
+		return nil, fmt.Errorf("%w: trace header %q, want %q", ErrBadTrace, h, traceHeader)
 	}
 	t := &Trace{}
 	replies := 0
@@ -69,30 +69,30 @@ func ParseTrace(r io.Reader) (*Trace, error) {
 			continue
 		}
 		if len(t.send) >= maxTraceRows {
-			return nil, fmt.Errorf("%w: trace: more than %d rows", ErrMalformed, maxTraceRows)
+			return nil, fmt.Errorf("%w: trace: more than %d rows", ErrBadTrace, maxTraceRows)
 		}
 		f := strings.Split(text, ",")
 		if len(f) != 3 {
-			return nil, fmt.Errorf("%w: trace line %d: %d fields, want 3", ErrMalformed, line, len(f))
+			return nil, fmt.Errorf("%w: trace line %d: %d fields, want 3", ErrBadTrace, line, len(f))
 		}
 		seq, err := strconv.Atoi(f[0])
 		if err != nil || seq != len(t.send) {
-			return nil, fmt.Errorf("%w: trace line %d: seq %q, want %d", ErrMalformed, line, f[0], len(t.send))
+			return nil, fmt.Errorf("%w: trace line %d: seq %q, want %d", ErrBadTrace, line, f[0], len(t.send))
 		}
 		s, err := strconv.ParseFloat(f[1], 64)
 		if err != nil || math.IsNaN(s) || s < 0 || s > 86400*365 {
-			return nil, fmt.Errorf("%w: trace line %d: send_s %q", ErrMalformed, line, f[1])
+			return nil, fmt.Errorf("%w: trace line %d: send_s %q", ErrBadTrace, line, f[1])
 		}
 		send := time.Duration(s * float64(time.Second))
 		rtt := time.Duration(-1)
 		if f[2] != "" {
 			ms, err := strconv.ParseFloat(f[2], 64)
 			if err != nil || math.IsNaN(ms) || ms < 0 || ms > 3600e3 {
-				return nil, fmt.Errorf("%w: trace line %d: rtt_ms %q", ErrMalformed, line, f[2])
+				return nil, fmt.Errorf("%w: trace line %d: rtt_ms %q", ErrBadTrace, line, f[2])
 			}
 			rtt = time.Duration(ms * float64(time.Millisecond))
 			if replies > 0 && send < lastReplied {
-				return nil, fmt.Errorf("%w: trace line %d: send_s %q goes back in time", ErrMalformed, line, f[1])
+				return nil, fmt.Errorf("%w: trace line %d: send_s %q goes back in time", ErrBadTrace, line, f[1])
 			}
 			lastReplied = send
 			replies++
@@ -101,10 +101,10 @@ func ParseTrace(r io.Reader) (*Trace, error) {
 		t.rtt = append(t.rtt, rtt)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: trace: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: trace: %w", ErrBadTrace, err)
 	}
 	if replies == 0 {
-		return nil, fmt.Errorf("%w: trace has no reply", ErrMalformed)
+		return nil, fmt.Errorf("%w: trace has no reply", ErrBadTrace)
 	}
 	t.placeLost()
 	n := len(t.send)

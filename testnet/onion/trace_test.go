@@ -63,8 +63,8 @@ func TestParseTraceRejects(t *testing.T) {
 		"no reply":               traceHeader + "\n0,0,\n1,0.02,\n",
 		"long line":              traceHeader + "\n0,0," + strings.Repeat("1", 5000) + "\n",
 	} {
-		if _, err := ParseTrace(strings.NewReader(in)); !errors.Is(err, ErrMalformed) {
-			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
+		if _, err := ParseTrace(strings.NewReader(in)); !errors.Is(err, ErrBadTrace) {
+			t.Errorf("%s: err = %v, want ErrBadTrace", name, err)
 		}
 	}
 	// A lost probe's nominal time (here far off) is placed between its
@@ -91,8 +91,8 @@ func FuzzParseTrace(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		tr, err := ParseTrace(strings.NewReader(in))
 		if err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			if !errors.Is(err, ErrBadTrace) {
+				t.Fatalf("error %v does not wrap ErrBadTrace", err)
 			}
 			return
 		}
