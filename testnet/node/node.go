@@ -147,8 +147,10 @@ func (n *Node) Run(ctx context.Context) error {
 	d := n.inst
 	n.mu.Unlock()
 	for {
-		go n.signalReady(ctx, d.ep)
+		dctx, stop := context.WithCancel(ctx)
+		go n.signalReady(dctx, d.ep)
 		down, err := d.run(ctx, n.reqs)
+		stop()
 		n.retire(d, down)
 		if err != nil || ctx.Err() != nil {
 			return err

@@ -99,7 +99,8 @@ type Endpoint struct {
 	pstats pathCounters
 
 	mu      sync.Mutex
-	stopped bool // Run has returned: no more timers
+	runCtx  context.Context // Run's, for work started outside it
+	stopped bool            // Run has returned: no more timers
 	current *clientPath
 	paths   map[PathID]*clientPath // the current path and any being built
 	peers   map[lokinet.Address]*peer
@@ -221,6 +222,9 @@ func (e *Endpoint) Ready(addr lokinet.Address) bool {
 func (e *Endpoint) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	e.mu.Lock()
+	e.runCtx = ctx
+	e.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		<-ctx.Done()

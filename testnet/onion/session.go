@@ -302,7 +302,13 @@ func (e *Endpoint) handshake(ctx context.Context, addr lokinet.Address, outbound
 // refresh looks up a peer that has not been heard from for a while and
 // exchanges an open/ack through its current introduction.
 func (e *Endpoint) refresh(addr lokinet.Address) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*e.cfg.BuildTimeout)
+	e.mu.Lock()
+	parent := e.runCtx
+	e.mu.Unlock()
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(parent, 2*e.cfg.BuildTimeout)
 	defer cancel()
 	err := e.handshake(ctx, addr, false)
 	e.mu.Lock()
