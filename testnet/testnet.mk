@@ -21,7 +21,8 @@ TESTNET_MEASURE_FLAGS ?=
 
 ## testnet-build: static binaries and the FROM-scratch image (no registry needed)
 testnet-build:
-	mkdir -p $(TESTNET_DIR)/build
+	mkdir -p $(TESTNET_DIR)/build/traces
+	cp $(TESTNET_DIR)/traces/*.csv $(TESTNET_DIR)/traces/README.md $(TESTNET_DIR)/build/traces/
 	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o $(TESTNET_DIR)/build/lokinet-emu ./testnet/cmd/lokinet-emu
 	cd $(TESTNET_LOKICALL_SRC) && CGO_ENABLED=1 go build -trimpath -tags nolibopusfile,netgo,osusergo \
 		-ldflags='-s -w -linkmode external -extldflags -static' -o $(abspath $(TESTNET_DIR))/build/lokicall ./cmd/lokicall

@@ -82,6 +82,9 @@ func newTestbed(t *testing.T) *testbed {
 
 func (tb *testbed) ns(host string) string { return tb.prefix + "-" + host }
 
+// ctl is the control socket of the node on host.
+func (tb *testbed) ctl(host string) string { return filepath.Join(tb.dir, host+".ctl") }
+
 // host makes a namespace joined to the bridge with address subnet.octet.
 func (tb *testbed) host(name string, octet int) string {
 	t, ns, br := tb.t, tb.ns(name), tb.ns("br")
@@ -242,7 +245,7 @@ func TestOnionNetworkInNamespaces(t *testing.T) {
 	for i, name := range []string{"alice", "bob"} {
 		tb.host(name, 100+i)
 		nodes[name] = tb.start(name, name, "node", "-directory", dirURL, "-hops", fmt.Sprint(hops),
-			"-identity", filepath.Join(tb.dir, name+".key"))
+			"-identity", filepath.Join(tb.dir, name+".key"), "-ctl", tb.ctl(name))
 	}
 	addr := map[string]string{}
 	for name, p := range nodes {

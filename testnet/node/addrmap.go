@@ -94,3 +94,10 @@ func (m *AddrMap) Map(addr lokinet.Address) (netip.Addr, error) {
 	}
 	return netip.Addr{}, fmt.Errorf("%w: %s", ErrRangeFull, m.prefix)
 }
+
+// Len is the number of peers mapped.
+func (m *AddrMap) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.byAddr)
+}

@@ -10,3 +10,9 @@ var (
 	// ErrUnsupported reports a platform without TUN support in this package.
 	ErrUnsupported = errors.New("node: not supported on this platform")
 )
+
+// ErrRestarting reports a restart asked for while one is under way.
+var ErrRestarting = errors.New("node: a restart is under way")
+
+// ErrControl reports a control request the node refused.
+var ErrControl = errors.New("node: control")

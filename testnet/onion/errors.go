@@ -17,6 +17,10 @@ var (
 	ErrUnknownAddress = errors.New("onion: unknown address")
 	// ErrNoSession reports a send to a node with which no session exists.
 	ErrNoSession = errors.New("onion: no session")
+	// ErrBadTrace reports a trace file that cannot be replayed.
+	ErrBadTrace = errors.New("onion: bad trace")
+	// ErrBadConfig reports a setting out of its range.
+	ErrBadConfig = errors.New("onion: bad setting")
 	// ErrTimeout reports a path build or session handshake that got no
 	// answer in time.
 	ErrTimeout = errors.New("onion: timed out")

@@ -165,9 +165,16 @@ type recv struct {
 
 func newTestEndpoint(t *testing.T, tn *testNet, hops int) (*Endpoint, chan recv) {
 	t.Helper()
+	return newConfiguredEndpoint(t, tn, hops, 64, nil)
+}
+
+// newConfiguredEndpoint is newTestEndpoint with a receive queue of depth
+// packets and cfg changed by configure, if not nil.
+func newConfiguredEndpoint(t *testing.T, tn *testNet, hops, depth int, configure func(*EndpointConfig)) (*Endpoint, chan recv) {
+	t.Helper()
 	_, id, _ := ed25519.GenerateKey(rand.Reader)
-	ch := make(chan recv, 64)
-	e, err := NewEndpoint(EndpointConfig{
+	ch := make(chan recv, depth)
+	cfg := EndpointConfig{
 		Identity: id, Directory: tn.dir, Listen: "127.0.0.1:0", Hops: hops,
 		ProbeInterval: 50 * time.Millisecond, DeadAfter: 400 * time.Millisecond,
 		Handler: func(from lokinet.Address, pkt []byte) {
@@ -177,7 +184,11 @@ func newTestEndpoint(t *testing.T, tn *testNet, hops int) (*Endpoint, chan recv)
 			}
 		},
 		Logger: testLogger(t),
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	e, err := NewEndpoint(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

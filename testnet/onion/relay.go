@@ -169,7 +169,14 @@ func (r *Relay) Run(ctx context.Context) error {
 		wg.Go(func() { r.heartbeat(ctx) })
 	}
 	wg.Go(func() { r.sweep(ctx) })
-	r.log.Info("relay running", "addr", r.addr, "delay", r.cfg.Link.Delay, "jitter", r.cfg.Link.Jitter, "loss", r.cfg.Link.Loss)
+	if r.cfg.Link.LossModel == LossGilbert {
+		g := r.cfg.Link.GE
+		r.log.Info("relay running", "addr", r.addr, "delay", r.cfg.Link.Delay, "jitter", r.cfg.Link.Jitter,
+			"loss_model", LossGilbert, "ge_p", g.P, "ge_r", g.R, "ge_loss_good", g.LossGood, "ge_loss_bad", g.LossBad,
+			"mean_loss", g.MeanLoss(), "mean_burst", g.MeanBadRun())
+	} else {
+		r.log.Info("relay running", "addr", r.addr, "delay", r.cfg.Link.Delay, "jitter", r.cfg.Link.Jitter, "loss", r.cfg.Link.Loss)
+	}
 	buf := make([]byte, 65536)
 	var err error
 	for {

@@ -4,6 +4,7 @@
 //	lokinet-emu relay [flags]              a relay with link emulation
 //	lokinet-emu node [flags] [-- CMD ...]  a client daemon (lokitun0, DNS on 127.3.2.1:53),
 //	                                       then CMD (e.g. lokicall) as its child
+//	lokinet-emu ctl [flags] CMD ...        control a running node: cut, restart, loss, status
 //	lokinet-emu whoami [flags]             this node's address, as lokicall whoami finds it
 //	lokinet-emu wait [flags]               return once this node has a path (found through DNS)
 //	lokinet-emu udpecho [flags]            a UDP echo server on the Lokinet address
@@ -39,6 +40,7 @@ var commands = []command{
 	{"directory", "the bootstrap directory", runDirectory},
 	{"relay", "a relay", runRelay},
 	{"node", "a client node, optionally followed by -- CMD ARGS", runNode},
+	{"ctl", "control a running node: cut DURATION | restart [-down D] | loss DURATION RATE | status", runCtl},
 	{"whoami", "print this node's address", runWhoami},
 	{"wait", "wait until this node has a path", runWait},
 	{"udpecho", "UDP echo server", runUDPEcho},

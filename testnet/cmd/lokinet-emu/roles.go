@@ -57,16 +57,31 @@ func runRelay(ctx context.Context, args []string, _ io.Writer, log *slog.Logger)
 	def := onion.DefaultLink()
 	delay := fs.Duration("delay", def.Delay, "one-way delay added to every packet the relay sends")
 	jitter := fs.Duration("jitter", def.Jitter, "half-width of the uniform jitter added to the delay")
-	loss := fs.Float64("loss", def.Loss, "probability of dropping a packet, 0..1")
+	loss := fs.Float64("loss", def.Loss, "probability of dropping a packet, 0..1 (with -loss-model=uniform)")
+	lossModel := fs.String("loss-model", string(onion.LossUniform), "uniform (independent drops at -loss) or gilbert (two-state Gilbert–Elliott, -ge-*)")
+	geP := fs.Float64("ge-p", onion.DefaultGE.P, "Gilbert–Elliott: probability per packet of moving from the good to the bad state")
+	geR := fs.Float64("ge-r", onion.DefaultGE.R, "Gilbert–Elliott: probability per packet of moving from the bad to the good state (mean burst 1/r)")
+	geGood := fs.Float64("ge-loss-good", onion.DefaultGE.LossGood, "Gilbert–Elliott: loss probability in the good state")
+	geBad := fs.Float64("ge-loss-bad", onion.DefaultGE.LossBad, "Gilbert–Elliott: loss probability in the bad state")
 	hb := fs.Duration("heartbeat", onion.DefaultHeartbeat, "directory heartbeat interval")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	model, err := onion.ParseLossModel(*lossModel)
+	if err != nil {
+		return fmt.Errorf("relay: -loss-model: %w", err)
+	}
+	ge := onion.GilbertElliott{P: *geP, R: *geR, LossGood: *geGood, LossBad: *geBad}
+	if model == onion.LossGilbert {
+		if err := ge.Validate(); err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
 	}
 	cfg := onion.RelayConfig{
 		Listen:    *listen,
 		Directory: &onion.DirectoryClient{URL: *dir},
 		Heartbeat: *hb,
-		Link:      onion.LinkConfig{Delay: *delay, Jitter: *jitter, Loss: *loss},
+		Link:      onion.LinkConfig{Delay: *delay, Jitter: *jitter, Loss: *loss, LossModel: model, GE: ge},
 		Logger:    log,
 	}
 	if *advertise != "" {
@@ -126,6 +141,12 @@ func runNode(ctx context.Context, args []string, _ io.Writer, log *slog.Logger) 
 	dnsAddr := fs.String("dns", "127.3.2.1:53", "DNS listen address (UDP and TCP)")
 	hops := fs.Int("hops", onion.DefaultHops, "relays per path, the last being the introduction relay")
 	waitPath := fs.Bool("wait-path", true, "start CMD only once the first path is up")
+	swapMode := fs.String("session-swap", string(onion.SwapOff), "Lokinet 0.9.11's half-open session replacement: off, auto (sessions opened as Lokinet does; swaps when both nodes hold one) or force (both directions hold a session from the start)")
+	swapPeriod := fs.Duration("swap-period", onion.DefaultSwapPeriod, "time between two replacements of one session")
+	swapStall := fs.String("swap-stall", onion.DefaultSwapStallMin.String()+"-"+onion.DefaultSwapStallMax.String(), "range MIN-MAX of the stall of one replacement (drawn uniformly)")
+	lifetime := fs.Duration("path-lifetime", onion.DefaultPathLifetime, "age at which a path is replaced by a new one (0: never)")
+	traceFile := fs.String("trace", "", "replay per-packet one-way delay (rtt_ms/2) and loss from this CSV (seq,send_s,rtt_ms) on the node's egress")
+	ctlPath := fs.String("ctl", node.DefaultControlSocket, "control socket (lokinet-emu ctl); empty: none")
 	uid := fs.Int("uid", envInt("NODE_UID", -1), "run CMD as this numeric uid (default $NODE_UID; -1: as the node)")
 	gid := fs.Int("gid", envInt("NODE_GID", -1), "run CMD as this numeric gid (default $NODE_GID, else the uid)")
 	if err := parse(fs, args); err != nil {
@@ -141,13 +162,33 @@ func runNode(ctx context.Context, args []string, _ io.Writer, log *slog.Logger) 
 	if err != nil {
 		return fmt.Errorf("node: -addr: %w", err)
 	}
+	mode, err := onion.ParseSwapMode(*swapMode)
+	if err != nil {
+		return fmt.Errorf("node: -session-swap: %w", err)
+	}
+	stallMin, stallMax, err := onion.ParseStallRange(*swapStall)
+	if err != nil {
+		return fmt.Errorf("node: -swap-stall: %w", err)
+	}
+	if *swapPeriod <= 0 || *lifetime < 0 {
+		return fmt.Errorf("node: -swap-period must be positive and -path-lifetime not negative")
+	}
+	var trace *onion.Trace
+	if *traceFile != "" {
+		if trace, err = onion.LoadTrace(*traceFile); err != nil {
+			return fmt.Errorf("node: -trace: %w", err)
+		}
+		log.Info("trace loaded", "file", *traceFile, "probes", trace.Len(), "length", trace.Length())
+	}
 	id, err := node.LoadOrCreateIdentity(*idFile)
 	if err != nil {
 		return err
 	}
 	n, err := node.New(node.Config{
 		Identity: id, Directory: *dir, Interface: *iface, Address: prefix, MTU: *mtu,
-		DNSAddr: *dnsAddr, Hops: *hops, Logger: log,
+		DNSAddr: *dnsAddr, Hops: *hops, PathLifetime: *lifetime,
+		Swap:  onion.SwapConfig{Mode: mode, Period: *swapPeriod, StallMin: stallMin, StallMax: stallMax},
+		Trace: trace, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -156,12 +197,19 @@ func runNode(ctx context.Context, args []string, _ io.Writer, log *slog.Logger) 
 	defer cancel()
 	nodeErr := make(chan error, 1)
 	go func() { nodeErr <- n.Run(ctx) }()
+	if *ctlPath != "" {
+		go func() {
+			if err := n.ServeControl(ctx, *ctlPath); err != nil {
+				log.Warn("no control socket", "err", err)
+			}
+		}()
+	}
 	if len(cmdArgs) == 0 {
 		return <-nodeErr
 	}
 	if *waitPath {
 		select {
-		case <-n.Endpoint().PathReady():
+		case <-n.PathReady():
 		case err := <-nodeErr:
 			return err
 		}
