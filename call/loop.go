@@ -106,8 +106,8 @@ func (s *session) events(ctx context.Context) ending {
 		case in := <-s.inbox:
 			if in.err != nil {
 				e = s.onConnectionError(in.err)
-			} else {
-				e = s.onMessage(ctx, in.msg)
+			} else if e = s.onMessage(ctx, in.msg); e != nil && e.notify == "" {
+				e.fromPeer = true
 			}
 		case <-l.connected:
 			e = s.onConnected(ctx)
@@ -521,6 +521,12 @@ func (s *session) finish(e ending) (*Stats, error) {
 		s.emit.emit(Event{Kind: EventStats, CallID: s.callID, Peer: s.peer.String(), Stats: stats})
 	}
 	ev := Event{Kind: EventState, CallID: s.callID, State: StateEnded, Peer: s.peer.String(), Reason: e.reason}
+	switch {
+	case e.notify != "":
+		ev.By = EndedByLocal
+	case e.fromPeer:
+		ev.By = EndedByPeer
+	}
 	if e.err != nil {
 		ev.Message = e.err.Error()
 	}

@@ -31,6 +31,8 @@ type ending struct {
 	reason string
 	// notify says whether the peer still has to be told (hangup/reject).
 	notify signalling.Type
+	// fromPeer: the peer's message (hangup, reject, busy) ended the call.
+	fromPeer bool
 }
 
 // inbound is a message from the peer, or the error that ended the

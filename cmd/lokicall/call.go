@@ -49,6 +49,7 @@ func runCall(ctx context.Context, g *globalOptions, o *callOptions, arg string) 
 	if err != nil {
 		return err
 	}
+	defer closeStamps(g, o)
 	cfg.Muted = muted.Load
 	wireLive(&cfg, g, func() *callScreen { return screen })
 
@@ -67,7 +68,7 @@ func runCall(ctx context.Context, g *globalOptions, o *callOptions, arg string) 
 	stopKeys()
 
 	screen.mu.Lock()
-	end := callEnd{peer: screen.peer, err: err, reason: screen.lastEnd.Reason, userHung: screen.userHung}
+	end := callEnd{peer: screen.peer, err: err, reason: screen.lastEnd.Reason, userHung: screen.userHung, by: screen.lastEnd.By}
 	if end.peer == "" {
 		end.peer = g.displayName(target.Host)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -33,6 +34,9 @@ type callOptions struct {
 	allowIPExposure              bool
 	fallback                     string
 	captureStamps, playoutStamps string
+	// stampFiles are the files behind the stamp flags, open for the whole
+	// command (listen's calls share them); closeStamps closes them.
+	stampFiles []*os.File
 }
 
 func (o *callOptions) register(fs *pflag.FlagSet, defaultIn string) {
@@ -100,12 +104,10 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 	}
 	r, node, err := g.discover(ctx)
 	if err != nil {
+		_ = o.closeStamps()
 		return call.Config{}, err
 	}
-	r.Progress = func(p lokinet.ProgressEvent) {
-		events(call.Event{Kind: call.EventProgress, Peer: p.Name,
-			Message: fmt.Sprintf("still looking up %s after %s (attempt %d: %s)", p.Name, p.Elapsed.Round(time.Millisecond), p.Attempt, p.Reason)})
-	}
+	r.Progress = func(p lokinet.ProgressEvent) { events(progressEvent(p, time.Now())) }
 	return call.Config{
 		Node:            node,
 		Resolver:        r,
@@ -124,6 +126,14 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 		Events:          events,
 		Logger:          g.logger,
 	}, nil
+}
+
+// progressEvent reports a slow lookup at now, naming the peer as every
+// other event does: without the fully qualified name's trailing dot.
+func progressEvent(p lokinet.ProgressEvent, now time.Time) call.Event {
+	name := strings.TrimSuffix(p.Name, ".")
+	return call.Event{Time: now, Kind: call.EventProgress, Peer: name,
+		Message: fmt.Sprintf("still looking up %s after %s (attempt %d: %s)", name, p.Elapsed.Round(time.Millisecond), p.Attempt, p.Reason)}
 }
 
 // probeDevices opens and closes any sound device the specs name, so that a
@@ -185,25 +195,56 @@ func (o *callOptions) consent(g *globalOptions, mode ice.Mode, servers []ice.Ser
 }
 
 // stampTaps returns the source and sink wrappers that log frame timestamps
-// for the measurement flags, or nil.
+// for the measurement flags, or nil. The files stay open until closeStamps;
+// if one cannot be created, none stays open.
 func (o *callOptions) stampTaps() (func(media.Source) media.Source, func(media.Sink) media.Sink, error) {
 	var (
 		wrapSource func(media.Source) media.Source
 		wrapSink   func(media.Sink) media.Sink
 	)
 	if o.captureStamps != "" {
-		f, err := os.Create(o.captureStamps)
+		f, err := o.createStamps("--capture-stamps", o.captureStamps)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--capture-stamps: %w", err)
+			return nil, nil, err
 		}
 		wrapSource = func(src media.Source) media.Source { return measure.NewCapture(src, f, time.Now) }
 	}
 	if o.playoutStamps != "" {
-		f, err := os.Create(o.playoutStamps)
+		f, err := o.createStamps("--playout-stamps", o.playoutStamps)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--playout-stamps: %w", err)
+			return nil, nil, err
 		}
 		wrapSink = func(sink media.Sink) media.Sink { return measure.NewPlayout(sink, false, f, time.Now) }
 	}
 	return wrapSource, wrapSink, nil
+}
+
+// createStamps creates a stamp file and keeps it for closeStamps; on failure
+// it closes the ones created before.
+func (o *callOptions) createStamps(flag, path string) (*os.File, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("%s: %w", flag, err), o.closeStamps())
+	}
+	o.stampFiles = append(o.stampFiles, f)
+	return f, nil
+}
+
+// closeStamps closes the stamp files. The wrappers flush into them when a
+// call's audio closes, so it runs after the last call.
+func (o *callOptions) closeStamps() error {
+	var errs []error
+	for _, f := range o.stampFiles {
+		errs = append(errs, f.Close())
+	}
+	o.stampFiles = nil
+	return errors.Join(errs...)
+}
+
+// closeStamps closes o's stamp files at the end of a command, logging a
+// failure (the call itself is over by then).
+func closeStamps(g *globalOptions, o *callOptions) {
+	if err := o.closeStamps(); err != nil {
+		g.logger.Warn("closing stamp files", "err", err)
+	}
 }

@@ -99,6 +99,7 @@ func runListen(ctx context.Context, g *globalOptions, o *callOptions, port uint1
 	if err != nil {
 		return err
 	}
+	defer closeStamps(g, o)
 	cfg.Muted = l.muted.Load
 	wireLive(&cfg, g, func() *callScreen {
 		l.mu.Lock()
@@ -184,7 +185,7 @@ func (l *listener) callEnded(stats *call.Stats, err error) {
 	s.stopRun()
 	l.g.term.clearStatus()
 	s.mu.Lock()
-	end := callEnd{peer: s.peer, err: err, reason: s.lastEnd.Reason, userHung: s.userHung}
+	end := callEnd{peer: s.peer, err: err, reason: s.lastEnd.Reason, userHung: s.userHung, by: s.lastEnd.By}
 	peerAddr := s.lastEnd.Peer
 	if !s.ringStart.IsZero() {
 		last := s.ended

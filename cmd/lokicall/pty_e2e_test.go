@@ -225,7 +225,7 @@ func TestE2EPtyRingPromptStatusLineAndKeys(t *testing.T) {
 	callee.press("q")
 
 	callee.waitFor(ctx, bobAt, regexp.MustCompile(`you hung up; the call with alice \(.*\) lasted \d+:\d\d`))
-	caller.waitFor(ctx, callerAt, regexp.MustCompile(`call with bob ended after \d+:\d\d`))
+	caller.waitFor(ctx, callerAt, regexp.MustCompile(`bob hung up; the call lasted \d+:\d\d`))
 	if code := callee.wait(ctx); code != 0 {
 		t.Errorf("callee exit %d, want 0", code)
 	}

@@ -21,10 +21,13 @@ type globalOptions struct {
 	json         bool
 	logLevel     string
 	configFile   string
-	stdin        io.Reader
-	stdout       io.Writer
-	stderr       io.Writer
-	logger       *slog.Logger
+	// configWarning is logged once logging is set up: the default
+	// configuration file could not be read and was treated as missing.
+	configWarning string
+	stdin         io.Reader
+	stdout        io.Writer
+	stderr        io.Writer
+	logger        *slog.Logger
 	// config is the configuration file's content, loaded before any
 	// command runs.
 	config *config.File
@@ -101,6 +104,9 @@ which wins over the file.`,
 			}
 			g.term = newTerminal(g.stdin, g.stdout)
 			g.logger = slog.New(slog.NewTextHandler(g.term.lineWriter(g.stderr), &slog.HandlerOptions{Level: level}))
+			if g.configWarning != "" {
+				g.logger.Warn(g.configWarning)
+			}
 			for _, k := range g.config.UnknownKeys() {
 				g.logger.Warn("config: unknown key ignored", "file", g.configFile, "key", k)
 			}

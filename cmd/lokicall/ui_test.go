@@ -142,6 +142,8 @@ func TestEndSentences(t *testing.T) {
 		{callEnd{peer: "bob", err: fmt.Errorf("%w: x", call.ErrRejected), reason: call.ReasonNotContact}, "bob takes calls only from contacts", exitRejected},
 		{callEnd{peer: "bob", err: context.Canceled, userHung: true}, "you hung up before bob answered", exitInterrupted},
 		{callEnd{peer: "bob", talked: 83 * time.Second}, "call with bob ended after 1:23", exitOK},
+		{callEnd{peer: "bob", talked: 8 * time.Second, by: call.EndedByPeer}, "bob hung up; the call lasted 0:08", exitOK},
+		{callEnd{peer: "bob", talked: 8 * time.Second, userHung: true, by: call.EndedByLocal}, "you hung up; the call with bob lasted 0:08", exitOK},
 		{callEnd{peer: "bob", err: fmt.Errorf("%w: no audio for 1m0s", call.ErrMediaLost), reason: "media-lost", talked: 83 * time.Second},
 			"the audio with bob stopped and did not come back; the call ended after 1:23", exitMediaFailed},
 	}
@@ -163,6 +165,7 @@ func TestEndSentences(t *testing.T) {
 		{callEnd{peer: "alice", err: fmt.Errorf("%w: timeout", call.ErrRejected), reason: "timeout", rang: 45 * time.Second}, "missed call from alice: no answer after 45s", call.OutcomeMissed},
 		{callEnd{peer: "x.loki", err: fmt.Errorf("%w: n", call.ErrRejected), reason: call.ReasonNotContact}, "rejected call from x.loki: not in contacts", call.OutcomeRejected},
 		{callEnd{peer: "alice", talked: 5 * time.Second, userHung: true}, "you hung up; the call with alice lasted 0:05", call.OutcomeAnswered},
+		{callEnd{peer: "alice", talked: 5 * time.Second, by: call.EndedByPeer}, "alice hung up; the call lasted 0:05", call.OutcomeAnswered},
 		{callEnd{peer: "alice", err: fmt.Errorf("%w: x", call.ErrMediaLost), reason: "media-lost", talked: 5 * time.Second},
 			"the audio with alice stopped and did not come back; the call ended after 0:05", call.OutcomeFailed},
 		// Accepted, then failed before audio: answered (and failed), never

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lokicall/lokicall/lokinet"
+)
+
+// TestProgressEvent: a slow lookup's event carries the time it happened and
+// the peer's name without the DNS root dot.
+func TestProgressEvent(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ev := progressEvent(lokinet.ProgressEvent{Name: "bob.loki.", Attempt: 2, Elapsed: 3 * time.Second, Reason: "SERVFAIL"}, now)
+	if !ev.Time.Equal(now) || ev.Peer != "bob.loki" || strings.Contains(ev.Message, "loki.") {
+		t.Errorf("progress event %+v", ev)
+	}
+}
+
+// openFDs counts this process's descriptors open on path.
+func openFDs(t *testing.T, path string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	n := 0
+	for _, e := range ents {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == path {
+			n++
+		}
+	}
+	return n
+}
+
+// TestStampFilesClosed: the stamp files are closed at the end, and the
+// first is closed when the second cannot be created.
+func TestStampFilesClosed(t *testing.T) {
+	dir := t.TempDir()
+	capture, playout := filepath.Join(dir, "capture.csv"), filepath.Join(dir, "playout.csv")
+	o := &callOptions{captureStamps: capture, playoutStamps: playout}
+	if _, _, err := o.stampTaps(); err != nil {
+		t.Fatal(err)
+	}
+	if n := openFDs(t, capture) + openFDs(t, playout); n != 2 {
+		t.Fatalf("%d stamp files open, want 2", n)
+	}
+	if err := o.closeStamps(); err != nil {
+		t.Fatal(err)
+	}
+	if n := openFDs(t, capture) + openFDs(t, playout); n != 0 {
+		t.Errorf("%d stamp files still open after closeStamps", n)
+	}
+
+	o = &callOptions{captureStamps: capture, playoutStamps: filepath.Join(dir, "missing", "playout.csv")}
+	if _, _, err := o.stampTaps(); err == nil || !strings.Contains(err.Error(), "--playout-stamps") {
+		t.Fatalf("uncreatable playout stamps: %v", err)
+	}
+	if n := openFDs(t, capture); n != 0 {
+		t.Errorf("the capture stamp file leaked after the playout one failed")
+	}
+}
