@@ -25,7 +25,7 @@ stdin is a terminal): m mutes and unmutes, q hangs up.`,
 			return runCall(cmd.Context(), g, &o, args[0])
 		},
 	}
-	o.register(cmd.Flags(), "tone:440")
+	o.register(cmd.Flags())
 	return cmd
 }
 

@@ -39,9 +39,9 @@ type callOptions struct {
 	stampFiles []*os.File
 }
 
-func (o *callOptions) register(fs *pflag.FlagSet, defaultIn string) {
-	fs.StringVar(&o.in, "in", defaultIn, "audio source: device[:NAME], file:PATH.wav, tone:HZ, silence, null")
-	fs.StringVar(&o.out, "out", "null", "audio sink: device[:NAME], file:PATH.wav, null")
+func (o *callOptions) register(fs *pflag.FlagSet) {
+	fs.StringVar(&o.in, "in", "", "audio source: device[:NAME], file:PATH.wav, tone:HZ, silence, null (default: the system's default capture device)")
+	fs.StringVar(&o.out, "out", "", "audio sink: device[:NAME], file:PATH.wav, null (default: the system's default playback device)")
 	fs.DurationVar(&o.duration, "duration", 0, "hang up after this much audio (0: until the peer hangs up or Ctrl-C)")
 	fs.DurationVar(&o.ringTimeout, "ring-timeout", call.DefaultRingTimeout, "how long a call may ring")
 	fs.DurationVar(&o.mediaTimeout, "media-timeout", call.DefaultMediaTimeout, "how long a call whose audio stopped keeps trying to get it back before it ends (media-lost)")
@@ -60,15 +60,18 @@ func (o *callOptions) register(fs *pflag.FlagSet, defaultIn string) {
 
 // config turns the flags and the discovered node into a call.Config.
 func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.Emitter) (call.Config, error) {
-	in, err := media.ParseSpec(o.in)
+	in, err := parseAudio(o.in)
 	if err != nil {
 		return call.Config{}, usageError{err}
 	}
-	out, err := media.ParseSpec(o.out)
+	out, err := parseAudio(o.out)
 	if err != nil {
 		return call.Config{}, usageError{err}
 	}
 	if err := probeDevices(in, out); err != nil {
+		if o.in == "" || o.out == "" {
+			return call.Config{}, noSoundCardError{err}
+		}
 		return call.Config{}, err
 	}
 	mode, err := ice.ParseMode(o.mode)
@@ -135,6 +138,24 @@ func progressEvent(p lokinet.ProgressEvent, now time.Time) call.Event {
 	return call.Event{Time: now, Kind: call.EventProgress, Peer: name,
 		Message: fmt.Sprintf("still looking up %s after %s (attempt %d: %s)", name, p.Elapsed.Round(time.Millisecond), p.Attempt, p.Reason)}
 }
+
+// parseAudio parses an --in or --out value; empty (not set anywhere) is the
+// system's default device.
+func parseAudio(v string) (media.Spec, error) {
+	if v == "" {
+		return media.Spec{Kind: media.KindDevice}, nil
+	}
+	return media.ParseSpec(v)
+}
+
+// noSoundCardError is a default device that would not open: the user was
+// not told to pick audio, so the message says how.
+type noSoundCardError struct{ err error }
+
+func (e noSoundCardError) Error() string {
+	return fmt.Sprintf("no sound card to call with (%v); choose audio with --in and --out, e.g. --in file:voice.wav or --in tone:440, --out file:heard.wav or --out null", e.err)
+}
+func (e noSoundCardError) Unwrap() error { return e.err }
 
 // probeDevices opens and closes any sound device the specs name, so that a
 // missing or busy device is reported before anyone is called or rings.

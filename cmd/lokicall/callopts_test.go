@@ -63,3 +63,40 @@ func TestStampFilesClosed(t *testing.T) {
 		t.Errorf("the capture stamp file leaked after the playout one failed")
 	}
 }
+
+// withoutSoundCard makes the audio system of this process find no sound
+// card: an ALSA configuration that defines no PCM, no PulseAudio server.
+func withoutSoundCard(t *testing.T) {
+	t.Helper()
+	empty := filepath.Join(t.TempDir(), "alsa.conf")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ALSA_CONFIG_PATH", empty)
+	t.Setenv("PULSE_SERVER", "unix:"+filepath.Join(t.TempDir(), "none"))
+}
+
+// TestNoSoundCardFailsBeforeDialling: call and listen default to the sound
+// card; without one, and without --in/--out, they stop before looking for
+// Lokinet (a dead resolver would give exit 3) with one line saying how to
+// choose a file or tone. Told otherwise, they go on to Lokinet.
+func TestNoSoundCardFailsBeforeDialling(t *testing.T) {
+	withoutSoundCard(t)
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	peer := "55fxz5q8k8nsk5ae4ejaobzqfeubodsg8ai8tcn3kzdbxkx6rbjo.loki"
+	for _, args := range [][]string{
+		{"call", peer},
+		{"call", peer, "--in", "tone:440"},
+		{"listen", "--accept", "auto", "--out", "null"},
+	} {
+		_, stderr, code := run(t, nil, append([]string{"--config", cfg, "--lokinet-dns", "127.0.0.1:9"}, args...)...)
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != exitAudio || len(lines) != 1 || !strings.Contains(stderr, "no sound card") || !strings.Contains(stderr, "--in file:") {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line on choosing audio", args, code, stderr, exitAudio)
+		}
+	}
+	_, stderr, code := run(t, nil, "--config", cfg, "--lokinet-dns", "127.0.0.1:9", "call", peer, "--in", "tone:440", "--out", "null")
+	if code != exitNoLokinet {
+		t.Errorf("with --in and --out: exit %d (%s), want %d: no sound card needed", code, stderr, exitNoLokinet)
+	}
+}

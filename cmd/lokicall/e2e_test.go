@@ -98,10 +98,10 @@ func TestE2EExitCodes(t *testing.T) {
 		{"bad spec", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--in", "tone:abc"}, exitUsage},
 		{"unknown flag", []string{"call", "--nope"}, exitUsage},
 		{"no lokinet", []string{"--lokinet-dns", "127.0.0.1:9", "whoami"}, exitNoLokinet},
-		{"unknown peer", []string{"--lokinet-dns", srv.Addr(), "call", unknown}, exitUnreachable},
-		{"bad frame", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--frame", "30ms"}, exitUsage},
-		{"p2p without consent", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--mode", "p2p"}, exitUsage},
-		{"bad turn server", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--mode", "relay", "--allow-ip-exposure", "--turn", "turn:example.org"}, exitUsage},
+		{"unknown peer", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--in", "tone:440", "--out", "null"}, exitUnreachable},
+		{"bad frame", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--in", "tone:440", "--out", "null", "--frame", "30ms"}, exitUsage},
+		{"p2p without consent", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--in", "tone:440", "--out", "null", "--mode", "p2p"}, exitUsage},
+		{"bad turn server", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--in", "tone:440", "--out", "null", "--mode", "relay", "--allow-ip-exposure", "--turn", "turn:example.org"}, exitUsage},
 	}
 	if src, err := media.OpenSource(media.Spec{Kind: media.KindDevice}, media.Options{}); err != nil {
 		cases = append(cases, struct {

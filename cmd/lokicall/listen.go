@@ -49,7 +49,7 @@ hangs up (and keeps listening); q while no call rings quits.`,
 			return runListen(cmd.Context(), g, &o, port, accept, calls)
 		},
 	}
-	o.register(cmd.Flags(), "silence")
+	o.register(cmd.Flags())
 	cmd.Flags().Uint16Var(&port, "port", call.DefaultPort, "signalling TCP port on the Lokinet address")
 	cmd.Flags().StringVar(&accept, "accept", "", "incoming calls: ask, contacts, auto or never (default ask on a terminal, else never)")
 	cmd.Flags().IntVar(&calls, "calls", 0, "exit after this many calls (0: serve until interrupted)")
