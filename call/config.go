@@ -12,6 +12,7 @@ import (
 	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/media"
 	"github.com/lokicall/lokicall/signalling"
+	"github.com/lokicall/lokicall/tones"
 )
 
 // DefaultPort is the TCP port a callee listens on for signalling, on its
@@ -113,6 +114,12 @@ type Config struct {
 	// call closes what they return, which must close what it wraps.
 	WrapSource func(media.Source) media.Source
 	WrapSink   func(media.Sink) media.Sink
+
+	// Tones, if set, are played on a device output (Out of kind device):
+	// the ring while this callee rings, the ringback while the callee
+	// rings this caller, then the busy or declined tone if it ends so.
+	// Nil plays none; other outputs (files, null) never get them.
+	Tones *tones.Plan
 
 	// Events receives the call's events; nil drops them.
 	Events Emitter

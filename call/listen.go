@@ -165,6 +165,7 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 		return s.finish(ending{err: err, reason: signalling.ReasonError, notify: signalling.TypeReject})
 	}
 	s.state(StateRinging, "")
+	s.playTone(ringTone)
 
 	policy := lc.Accept
 	if policy == nil {

@@ -239,6 +239,7 @@ func (s *session) onAccepted(ctx context.Context) error {
 	l := &s.loop
 	l.phase = phaseAccepted
 	l.ringTimer = nil
+	s.stopTone()
 	s.state(StateAccepted, "")
 	if l.onionFailed && s.canFallBack() {
 		return s.startFallback()
@@ -359,6 +360,7 @@ func (s *session) onMessage(ctx context.Context, m signalling.Message) *ending {
 	switch m.Type {
 	case signalling.TypeRinging:
 		s.state(StateRinging, "")
+		s.playTone(ringbackTone)
 	case signalling.TypeAnswer:
 		if err := s.applyRemoteDescription(webrtc.SDPTypeAnswer, m.SDP); err != nil {
 			return localError(err)
@@ -505,11 +507,13 @@ func (s *session) reportActive() {
 // and emits the end of the call.
 func (s *session) finish(e ending) (*Stats, error) {
 	stats := s.collectStats()
+	s.stopTone()
 	if e.notify != "" {
 		if err := s.send(signalling.Message{Type: e.notify, Reason: e.reason}); err != nil {
 			s.log.Debug("could not tell peer the call ended", "err", err)
 		}
 	}
+	s.playEndTone(e)
 	if err := s.closeMedia(); err != nil {
 		s.log.Warn("closing call", "err", err)
 	}

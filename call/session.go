@@ -111,8 +111,13 @@ type session struct {
 	mediaWG      sync.WaitGroup
 	sink         media.Sink
 	sinkErr      error
-	source       media.Source
-	live         liveMeters
+	// toneOut is the output device that plays call-progress tones (the
+	// sink before WrapSink, so that measurement taps see only the call's
+	// audio); nil when there are none. tone is the tone playing.
+	toneOut media.Sink
+	tone    *tonePlayback
+	source  media.Source
+	live    liveMeters
 }
 
 func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string, conn *signalling.Conn,
@@ -172,6 +177,9 @@ func (s *session) setupPeerConnection() error {
 	sink, err := media.OpenSink(s.cfg.Out, media.Options{Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("open audio sink %s: %w", s.cfg.Out, err)
+	}
+	if s.cfg.Tones != nil && s.cfg.Out.Kind == media.KindDevice {
+		s.toneOut = sink
 	}
 	if s.cfg.WrapSink != nil {
 		sink = s.cfg.WrapSink(sink)

@@ -49,6 +49,9 @@ import (
 //	[privacy]
 //	mode = "onion"
 //
+//	[tones]
+//	plan = "uk"
+//
 //	[contacts]
 //	alice = "xxxx…xxxx.loki"
 type File struct {
@@ -62,6 +65,7 @@ type File struct {
 	Call    Call    `toml:"call"`
 	Listen  Listen  `toml:"listen"`
 	Privacy Privacy `toml:"privacy"`
+	Tones   Tones   `toml:"tones"`
 
 	// Contacts maps a contact's name to its .loki address. Names are what
 	// `lokicall call NAME` accepts and what incoming calls show.
@@ -112,6 +116,13 @@ type Privacy struct {
 	Fallback       string   `toml:"fallback"`        // --fallback
 	// AllowIPExposure is the standing consent to the p2p and relay modes.
 	AllowIPExposure *bool `toml:"allow_ip_exposure"` // --allow-ip-exposure
+}
+
+// Tones is the [tones] table: the call-progress tones played on a sound
+// device (the ring, the ringback, the busy and declined tones).
+type Tones struct {
+	// Plan is --tones: itu (ITU-T E.180, 425 Hz), us, uk, or off.
+	Plan string `toml:"plan"`
 }
 
 // Env is the environment variable that names the configuration file when no
@@ -198,6 +209,7 @@ func (f *File) FlagValues() map[string]string {
 	set("duration", f.Call.Duration)
 	set("ring-timeout", f.Call.RingTimeout)
 	set("media-timeout", f.Call.MediaTimeout)
+	set("tones", f.Tones.Plan)
 	set("accept", f.Listen.Accept)
 	setInt("port", f.Listen.Port)
 	setInt("calls", f.Listen.Calls)

@@ -43,7 +43,7 @@ func TestCadences(t *testing.T) {
 			pcm := make([]int16, 2*int(tone.Period().Seconds()*SampleRate))
 			pl.Fill(pcm[:1000]) // in two parts: the cadence runs on across calls
 			pl.Fill(pcm[1000:])
-			const win = SampleRate / 25 // 40 ms: 25 Hz apart is resolved
+			const win = SampleRate / 25                             // 40 ms: 25 Hz apart is resolved
 			want := math.Pow(level/float64(len(tone.Freqs)), 2) / 4 // a sine's Goertzel power
 			checked := 0
 			for w := 0; w+win <= len(pcm); w += win / 4 {

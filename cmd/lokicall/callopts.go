@@ -16,6 +16,7 @@ import (
 	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/measure"
 	"github.com/lokicall/lokicall/media"
+	"github.com/lokicall/lokicall/tones"
 )
 
 // callOptions are the flags shared by call and listen.
@@ -34,6 +35,7 @@ type callOptions struct {
 	allowIPExposure              bool
 	fallback                     string
 	captureStamps, playoutStamps string
+	tones                        string
 	// stampFiles are the files behind the stamp flags, open for the whole
 	// command (listen's calls share them); closeStamps closes them.
 	stampFiles []*os.File
@@ -54,6 +56,7 @@ func (o *callOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.allowIPExposure, "allow-ip-exposure", false, "consent to the p2p and relay modes, which reveal your IP address (calling in them, or answering callers who ask for them)")
 	fs.StringVar(&o.captureStamps, "capture-stamps", "", "write the wall-clock time of every captured frame to this CSV (for mouth-to-ear measurement)")
 	fs.StringVar(&o.playoutStamps, "playout-stamps", "", "write the wall-clock time of every played frame to this CSV (for mouth-to-ear measurement)")
+	fs.StringVar(&o.tones, "tones", tones.Default, "call-progress tones on a sound device (ring, ringback, busy, declined): "+strings.Join(tones.Names(), ", ")+" (itu: ITU-T E.180, 425 Hz)")
 	fs.IntVar(&o.bitrate, "bitrate", 32000, "Opus bitrate in bit/s (constant)")
 	fs.DurationVar(&o.frame, "frame", 20*time.Millisecond, "audio frame duration: 10ms, 20ms, 40ms or 60ms (longer frames add delay, save bandwidth)")
 }
@@ -73,6 +76,10 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 			return call.Config{}, noSoundCardError{err}
 		}
 		return call.Config{}, err
+	}
+	plan, err := tones.Lookup(o.tones)
+	if err != nil {
+		return call.Config{}, usageError{fmt.Errorf("--tones: %w", err)}
 	}
 	mode, err := ice.ParseMode(o.mode)
 	if err != nil {
@@ -120,6 +127,7 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 		Fallback:        fallback,
 		WrapSource:      wrapSource,
 		WrapSink:        wrapSink,
+		Tones:           plan,
 		In:              in,
 		Out:             out,
 		Encoder:         media.EncoderConfig{Bitrate: o.bitrate, FrameDuration: o.frame},

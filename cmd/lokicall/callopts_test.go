@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lokicall/lokicall/call"
 	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/media"
+	"github.com/lokicall/lokicall/tones"
 )
 
 // TestProgressEvent: a slow lookup's event carries the time it happened and
@@ -98,5 +101,27 @@ func TestNoSoundCardFailsBeforeDialling(t *testing.T) {
 	_, stderr, code := run(t, nil, "--config", cfg, "--lokinet-dns", "127.0.0.1:9", "call", peer, "--in", "tone:440", "--out", "null")
 	if code != exitNoLokinet {
 		t.Errorf("with --in and --out: exit %d (%s), want %d: no sound card needed", code, stderr, exitNoLokinet)
+	}
+}
+
+// TestBellFor: the terminal bell stands in for the ring only when the
+// output is not a device, at the plan's ring cadence.
+func TestBellFor(t *testing.T) {
+	plan, err := tones.Lookup("uk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		cfg  call.Config
+		want bellMode
+	}{
+		{call.Config{Tones: plan, Out: media.Spec{Kind: media.KindDevice}}, bellMode{}},
+		{call.Config{Tones: plan, Out: media.Spec{Kind: media.KindNull}}, bellMode{ring: true, every: 3 * time.Second}},
+		{call.Config{Out: media.Spec{Kind: media.KindDevice}}, bellMode{ring: true}},
+	}
+	for _, tc := range cases {
+		if got := bellFor(tc.cfg); got != tc.want {
+			t.Errorf("bellFor(tones %v, out %v) = %+v, want %+v", tc.cfg.Tones != nil, tc.cfg.Out, got, tc.want)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lokicall/lokicall/call"
 	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/media"
 )
 
 func newListenCommand(g *globalOptions) *cobra.Command {
@@ -68,6 +69,28 @@ type listener struct {
 	hang    func()      // hangs up the call in progress
 	ended   int         // calls ended so far
 	lastErr error       // the last call's result
+
+	// bell is how the prompt sounds the terminal bell (see bellFor).
+	bell bellMode
+}
+
+// bellMode says how the ringing prompt uses the terminal bell.
+type bellMode struct {
+	ring  bool          // ring it at all
+	every time.Duration // ring again at this interval (0: once)
+}
+
+// bellFor chooses the bell: none when the ring tone plays on the output
+// device, at every ring of the tone plan when the output is not a device,
+// once when tones are off.
+func bellFor(cfg call.Config) bellMode {
+	switch {
+	case cfg.Tones == nil:
+		return bellMode{ring: true}
+	case cfg.Out.Kind == media.KindDevice:
+		return bellMode{}
+	}
+	return bellMode{ring: true, every: cfg.Tones.Ring.Period()}
 }
 
 func runListen(ctx context.Context, g *globalOptions, o *callOptions, port uint16, accept string, calls int) error {
@@ -101,6 +124,7 @@ func runListen(ctx context.Context, g *globalOptions, o *callOptions, port uint1
 	}
 	defer closeStamps(g, o)
 	cfg.Muted = l.muted.Load
+	l.bell = bellFor(cfg)
 	wireLive(&cfg, g, func() *callScreen {
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -266,7 +290,15 @@ func (l *listener) prompt(ctx context.Context, caller lokinet.Address) (bool, er
 			fmt.Fprintln(l.g.term, line)
 		}
 	}
-	l.g.term.ring()
+	if l.bell.ring {
+		l.g.term.ring()
+	}
+	var bell <-chan time.Time
+	if l.bell.ring && l.bell.every > 0 {
+		t := time.NewTicker(l.bell.every)
+		defer t.Stop()
+		bell = t.C
+	}
 	show()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -289,6 +321,8 @@ func (l *listener) prompt(ctx context.Context, caller lokinet.Address) (bool, er
 			if l.g.term.outTTY {
 				show()
 			}
+		case <-bell:
+			l.g.term.ring()
 		}
 	}
 }
