@@ -44,8 +44,14 @@ type ptyProc struct {
 
 func startPty(t *testing.T, ctx context.Context, name, exe string, args ...string) *ptyProc {
 	t.Helper()
+	return startPtyEnv(t, ctx, name, exe, os.Environ(), args...)
+}
+
+// startPtyEnv is startPty with the environment env.
+func startPtyEnv(t *testing.T, ctx context.Context, name, exe string, env []string, args ...string) *ptyProc {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, exe, args...)
-	cmd.Env = append(os.Environ(), "TERM=xterm", "LOKICALL_CONFIG=")
+	cmd.Env = append(env, "TERM=xterm", "LOKICALL_CONFIG=")
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 220})
 	if err != nil {
 		t.Fatalf("%s: start on a pty: %v", name, err)

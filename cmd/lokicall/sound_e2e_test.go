@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/lokinet/lokinettest"
+	"github.com/lokicall/lokicall/media"
+)
+
+// soundCardRC makes ALSA's file plugin the default sound card of a process
+// (its $HOME/.asoundrc): capture reads the raw samples of the first file,
+// playback writes every sample played to the second. See asoundrc.
+const soundCardRC = asoundrc + `pcm.!default {
+	type asym
+	capture.pcm "lokicall_capture"
+	playback.pcm "lokicall_playback"
+}
+`
+
+// soundCard gives a process a home whose default sound card is the file
+// plugin, capturing a tone of hz; it returns the environment and the
+// playback file.
+func soundCard(t *testing.T, hz float64) ([]string, string) {
+	t.Helper()
+	home := t.TempDir()
+	in, out := filepath.Join(home, "capture.raw"), filepath.Join(home, "playback.raw")
+	pcm := make([]int16, 60*media.SampleRate)
+	for i := range pcm {
+		pcm[i] = int16(alsaToneAmp * math.Sin(2*math.Pi*hz*float64(i)/media.SampleRate))
+	}
+	if err := os.WriteFile(in, rawBytes(pcm), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".asoundrc"), fmt.Appendf(nil, soundCardRC, in, out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// No PulseAudio server: the sound card is ALSA's default.
+	return append(alsaEnv(home), "PULSE_SERVER=unix:"+filepath.Join(home, "no-pulse")), out
+}
+
+// toneRuns describes a playback file in 50 ms windows: for each, the
+// dominant frequency when the window is not quiet, else 0.
+func toneRuns(t *testing.T, path string) []float64 {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the playback device wrote nothing: %v", err)
+	}
+	pcm := pcmFromRaw(raw)
+	const win = media.SampleRate / 20
+	var out []float64
+	for i := 0; i+win <= len(pcm); i += win {
+		f := 0.0
+		if rms(pcm[i:i+win]) > 300 {
+			f = media.DominantFrequency(pcm[i:i+win], media.SampleRate)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// TestE2EPtySoundCardsAndTones: two processes on pseudo-terminals whose
+// default sound cards are ALSA's file plugin call each other with no --in
+// or --out. While it rings, bob's playback file gets the ring and alice's
+// the ringback (ITU-T E.180: 425 Hz, 1 s on, 4 s off); once answered each
+// records the other's voice (the tone its capture file holds).
+func TestE2EPtySoundCardsAndTones(t *testing.T) {
+	exe := buildLokicall(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	aliceIP, bobIP := netip.MustParseAddr("127.77.6.5"), netip.MustParseAddr("127.77.6.6")
+	alice, bob := lokinettest.RandomAddress(), lokinettest.RandomAddress()
+	aliceDNS, err := lokinettest.Start("127.0.0.1:0", lokinettest.Config{Self: alice, SelfIP: aliceIP,
+		Peers: map[string]netip.Addr{bob.String(): bobIP}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer aliceDNS.Close()
+	bobDNS, err := lokinettest.Start("127.0.0.1:0", lokinettest.Config{Self: bob, SelfIP: bobIP,
+		Peers: map[string]netip.Addr{alice.String(): aliceIP}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bobDNS.Close()
+	port := freeTCPPort(t, bobIP)
+	aliceEnv, aliceHeard := soundCard(t, 440)
+	bobEnv, bobHeard := soundCard(t, 660)
+
+	callee := startPtyEnv(t, ctx, "bob", exe, bobEnv, "--config", writeConfig(t, map[string]lokinet.Address{"alice": alice}),
+		"--lokinet-dns", bobDNS.Addr(), "listen", "--accept", "ask", "--calls", "1", "--port", strconv.Itoa(port))
+	_, bobAt := callee.waitFor(ctx, 0, regexp.MustCompile(`listening as`))
+	caller := startPtyEnv(t, ctx, "alice", exe, aliceEnv, "--config", writeConfig(t, map[string]lokinet.Address{"bob": bob}),
+		"--lokinet-dns", aliceDNS.Addr(), "call", "bob:"+strconv.Itoa(port))
+
+	_, bobAt = callee.waitFor(ctx, bobAt, regexp.MustCompile(`Incoming call from alice .* answer\? \[y/N\]`))
+	caller.waitFor(ctx, 0, regexp.MustCompile(`ringing 0:\d\d  bob`))
+	time.Sleep(2500 * time.Millisecond) // a whole ring burst, and some of the pause
+	callee.press("y")
+
+	_, callerAt := caller.waitFor(ctx, 0, regexp.MustCompile(`● active (\d+):(\d\d)  bob`))
+	for {
+		var m []string
+		m, bobAt = callee.waitFor(ctx, bobAt, regexp.MustCompile(`● active (\d+):(\d\d)  alice`))
+		if clockSeconds(m[1], m[2]) >= 4 {
+			break
+		}
+	}
+	callee.press("q")
+	callee.waitFor(ctx, bobAt, regexp.MustCompile(`you hung up; the call with alice \(.*\) lasted \d+:\d\d`))
+	caller.waitFor(ctx, callerAt, regexp.MustCompile(`bob hung up; the call lasted \d+:\d\d`))
+	if code := callee.wait(ctx); code != 0 {
+		t.Errorf("callee exit %d, want 0", code)
+	}
+	if code := caller.wait(ctx); code != 0 {
+		t.Errorf("caller exit %d, want 0", code)
+	}
+
+	for _, side := range []struct {
+		who, file, tone string
+		voice           float64
+	}{{"alice", aliceHeard, "ringback", 660}, {"bob", bobHeard, "ring", 440}} {
+		wins := toneRuns(t, side.file)
+		near := func(f, want float64) bool { return math.Abs(f-want) <= 10 }
+		firstVoice, voice := -1, 0
+		for i, f := range wins {
+			if near(f, side.voice) {
+				if firstVoice < 0 {
+					firstVoice = i
+				}
+				voice++
+			}
+		}
+		if firstVoice < 0 {
+			t.Errorf("%s never heard the other side's %.0f Hz voice", side.who, side.voice)
+			continue
+		}
+		// Before the voice: the ring tone's first burst, 1 s of 425 Hz,
+		// then its pause.
+		longest, run, pause := 0, 0, 0
+		for _, f := range wins[:firstVoice] {
+			switch {
+			case near(f, 425):
+				run++
+				longest = max(longest, run)
+			case f == 0 && longest > 0:
+				run = 0
+				pause++
+			default:
+				run = 0
+			}
+		}
+		t.Logf("%s: %s burst %.2f s then %.2f s of pause before the voice; voice %.2f s",
+			side.who, side.tone, float64(longest)/20, float64(pause)/20, float64(voice)/20)
+		if longest < 16 || longest > 22 {
+			t.Errorf("%s's %s burst lasted %.2f s, want 1 s", side.who, side.tone, float64(longest)/20)
+		}
+		if pause < 6 {
+			t.Errorf("%s's %s: only %.2f s of pause after the burst", side.who, side.tone, float64(pause)/20)
+		}
+		if voice < 50 {
+			t.Errorf("%s heard the other side's voice for only %.2f s", side.who, float64(voice)/20)
+		}
+	}
+}
