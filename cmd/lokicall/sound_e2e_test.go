@@ -69,6 +69,71 @@ func toneRuns(t *testing.T, path string) []float64 {
 	return out
 }
 
+// lokinetPair makes two nodes, each with its Lokinet-like DNS server that
+// knows the other; it returns their addresses and the servers' addresses.
+func lokinetPair(t *testing.T, aliceIP, bobIP netip.Addr) (alice, bob lokinet.Address, aliceDNS, bobDNS string) {
+	t.Helper()
+	alice, bob = lokinettest.RandomAddress(), lokinettest.RandomAddress()
+	for _, n := range []struct {
+		self, peer     lokinet.Address
+		selfIP, peerIP netip.Addr
+		dns            *string
+	}{{alice, bob, aliceIP, bobIP, &aliceDNS}, {bob, alice, bobIP, aliceIP, &bobDNS}} {
+		srv, err := lokinettest.Start("127.0.0.1:0", lokinettest.Config{Self: n.self, SelfIP: n.selfIP,
+			Peers: map[string]netip.Addr{n.peer.String(): n.peerIP}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.Close() })
+		*n.dns = srv.Addr()
+	}
+	return alice, bob, aliceDNS, bobDNS
+}
+
+// TestE2EPtyDeclinedTone: a caller whose call is declined hears the
+// declined tone (ITU-T E.180 congestion: 425 Hz, 0.25 s on, 0.25 s off)
+// on its sound card, then reads the reason.
+func TestE2EPtyDeclinedTone(t *testing.T) {
+	exe := buildLokicall(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	aliceIP, bobIP := netip.MustParseAddr("127.77.6.7"), netip.MustParseAddr("127.77.6.8")
+	alice, bob, aliceDNS, bobDNS := lokinetPair(t, aliceIP, bobIP)
+	port := freeTCPPort(t, bobIP)
+	aliceEnv, aliceHeard := soundCard(t, 440)
+
+	callee := startPty(t, ctx, "bob", exe, "--config", writeConfig(t, map[string]lokinet.Address{"alice": alice}),
+		"--lokinet-dns", bobDNS, "listen", "--accept", "never", "--calls", "1", "--port", strconv.Itoa(port), "--in", "silence", "--out", "null")
+	callee.waitFor(ctx, 0, regexp.MustCompile(`listening as`))
+	caller := startPtyEnv(t, ctx, "alice", exe, aliceEnv, "--config", writeConfig(t, map[string]lokinet.Address{"bob": bob}),
+		"--lokinet-dns", aliceDNS, "call", "bob:"+strconv.Itoa(port))
+	start := time.Now()
+	caller.waitFor(ctx, 0, regexp.MustCompile(`bob declined the call`))
+	if took := time.Since(start); took < 3*time.Second {
+		t.Errorf("the reason came %v after dialling, before the declined tone could play", took)
+	}
+	if code := caller.wait(ctx); code != exitRejected {
+		t.Errorf("caller exit %d, want %d", code, exitRejected)
+	}
+	wins := toneRuns(t, aliceHeard)
+	bursts, runs := 0, 0
+	for i := range wins {
+		if math.Abs(wins[i]-425) <= 10 {
+			runs++
+			continue
+		}
+		// A burst of 0.2 to 0.3 s (E.180: 0.25 s), in 50 ms windows.
+		if runs >= 4 && runs <= 6 {
+			bursts++
+		}
+		runs = 0
+	}
+	t.Logf("alice's sound card played %d bursts of the declined tone", bursts)
+	if bursts < 4 {
+		t.Errorf("alice heard %d bursts of the declined tone, want about 6", bursts)
+	}
+}
+
 // TestE2EPtySoundCardsAndTones: two processes on pseudo-terminals whose
 // default sound cards are ALSA's file plugin call each other with no --in
 // or --out. While it rings, bob's playback file gets the ring and alice's
@@ -80,28 +145,16 @@ func TestE2EPtySoundCardsAndTones(t *testing.T) {
 	defer cancel()
 
 	aliceIP, bobIP := netip.MustParseAddr("127.77.6.5"), netip.MustParseAddr("127.77.6.6")
-	alice, bob := lokinettest.RandomAddress(), lokinettest.RandomAddress()
-	aliceDNS, err := lokinettest.Start("127.0.0.1:0", lokinettest.Config{Self: alice, SelfIP: aliceIP,
-		Peers: map[string]netip.Addr{bob.String(): bobIP}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer aliceDNS.Close()
-	bobDNS, err := lokinettest.Start("127.0.0.1:0", lokinettest.Config{Self: bob, SelfIP: bobIP,
-		Peers: map[string]netip.Addr{alice.String(): aliceIP}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bobDNS.Close()
+	alice, bob, aliceDNS, bobDNS := lokinetPair(t, aliceIP, bobIP)
 	port := freeTCPPort(t, bobIP)
 	aliceEnv, aliceHeard := soundCard(t, 440)
 	bobEnv, bobHeard := soundCard(t, 660)
 
 	callee := startPtyEnv(t, ctx, "bob", exe, bobEnv, "--config", writeConfig(t, map[string]lokinet.Address{"alice": alice}),
-		"--lokinet-dns", bobDNS.Addr(), "listen", "--accept", "ask", "--calls", "1", "--port", strconv.Itoa(port))
+		"--lokinet-dns", bobDNS, "listen", "--accept", "ask", "--calls", "1", "--port", strconv.Itoa(port))
 	_, bobAt := callee.waitFor(ctx, 0, regexp.MustCompile(`listening as`))
 	caller := startPtyEnv(t, ctx, "alice", exe, aliceEnv, "--config", writeConfig(t, map[string]lokinet.Address{"bob": bob}),
-		"--lokinet-dns", aliceDNS.Addr(), "call", "bob:"+strconv.Itoa(port))
+		"--lokinet-dns", aliceDNS, "call", "bob:"+strconv.Itoa(port))
 
 	_, bobAt = callee.waitFor(ctx, bobAt, regexp.MustCompile(`Incoming call from alice .* answer\? \[y/N\]`))
 	caller.waitFor(ctx, 0, regexp.MustCompile(`ringing 0:\d\d  bob`))
