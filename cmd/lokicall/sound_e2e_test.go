@@ -27,17 +27,21 @@ const soundCardRC = asoundrc + `pcm.!default {
 }
 `
 
-// soundCard gives a process a home whose default sound card is the file
-// plugin, capturing a tone of hz; it returns the environment and the
-// playback file.
-func soundCard(t *testing.T, hz float64) ([]string, string) {
-	t.Helper()
-	home := t.TempDir()
-	in, out := filepath.Join(home, "capture.raw"), filepath.Join(home, "playback.raw")
+// tonePCM returns a minute of a sine at hz.
+func tonePCM(hz float64) []int16 {
 	pcm := make([]int16, 60*media.SampleRate)
 	for i := range pcm {
 		pcm[i] = int16(alsaToneAmp * math.Sin(2*math.Pi*hz*float64(i)/media.SampleRate))
 	}
+	return pcm
+}
+
+// soundCard gives a process a home whose default sound card is the file
+// plugin, capturing pcm; it returns the environment and the playback file.
+func soundCard(t *testing.T, pcm []int16) ([]string, string) {
+	t.Helper()
+	home := t.TempDir()
+	in, out := filepath.Join(home, "capture.raw"), filepath.Join(home, "playback.raw")
 	if err := os.WriteFile(in, rawBytes(pcm), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +104,7 @@ func TestE2EPtyDeclinedTone(t *testing.T) {
 	aliceIP, bobIP := netip.MustParseAddr("127.77.6.7"), netip.MustParseAddr("127.77.6.8")
 	alice, bob, aliceDNS, bobDNS := lokinetPair(t, aliceIP, bobIP)
 	port := freeTCPPort(t, bobIP)
-	aliceEnv, aliceHeard := soundCard(t, 440)
+	aliceEnv, aliceHeard := soundCard(t, tonePCM(440))
 
 	callee := startPty(t, ctx, "bob", exe, "--config", writeConfig(t, map[string]lokinet.Address{"alice": alice}),
 		"--lokinet-dns", bobDNS, "listen", "--accept", "never", "--calls", "1", "--port", strconv.Itoa(port), "--in", "silence", "--out", "null")
@@ -147,8 +151,8 @@ func TestE2EPtySoundCardsAndTones(t *testing.T) {
 	aliceIP, bobIP := netip.MustParseAddr("127.77.6.5"), netip.MustParseAddr("127.77.6.6")
 	alice, bob, aliceDNS, bobDNS := lokinetPair(t, aliceIP, bobIP)
 	port := freeTCPPort(t, bobIP)
-	aliceEnv, aliceHeard := soundCard(t, 440)
-	bobEnv, bobHeard := soundCard(t, 660)
+	aliceEnv, aliceHeard := soundCard(t, tonePCM(440))
+	bobEnv, bobHeard := soundCard(t, tonePCM(660))
 
 	callee := startPtyEnv(t, ctx, "bob", exe, bobEnv, "--config", writeConfig(t, map[string]lokinet.Address{"alice": alice}),
 		"--lokinet-dns", bobDNS, "listen", "--accept", "ask", "--calls", "1", "--port", strconv.Itoa(port))
