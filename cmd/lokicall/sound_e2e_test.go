@@ -166,22 +166,8 @@ func TestE2EPtySoundCardsAndTones(t *testing.T) {
 	callee.press("y")
 
 	_, callerAt := caller.waitFor(ctx, 0, regexp.MustCompile(`● active (\d+):(\d\d)  bob`))
-	for {
-		var m []string
-		m, bobAt = callee.waitFor(ctx, bobAt, regexp.MustCompile(`● active (\d+):(\d\d)  alice`))
-		if clockSeconds(m[1], m[2]) >= 4 {
-			break
-		}
-	}
-	callee.press("q")
-	callee.waitFor(ctx, bobAt, regexp.MustCompile(`you hung up; the call with alice \(.*\) lasted \d+:\d\d`))
-	caller.waitFor(ctx, callerAt, regexp.MustCompile(`bob hung up; the call lasted \d+:\d\d`))
-	if code := callee.wait(ctx); code != 0 {
-		t.Errorf("callee exit %d, want 0", code)
-	}
-	if code := caller.wait(ctx); code != 0 {
-		t.Errorf("caller exit %d, want 0", code)
-	}
+	bobAt = callee.waitClock(ctx, bobAt, regexp.MustCompile(`● active (\d+):(\d\d)  alice`), 4)
+	bobHangsUp(ctx, t, callee, caller, bobAt, callerAt)
 
 	for _, side := range []struct {
 		who, file, tone string
