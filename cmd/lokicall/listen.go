@@ -38,6 +38,9 @@ The default is ask when stdin is a terminal and never otherwise, so that a
 listener without a terminal never answers strangers with an open microphone:
 a headless answering machine needs --accept auto (or contacts).
 
+Probes (lokicall ping) are answered, without ringing, for the callers --accept
+would let ring; others get the reject their call would get.
+
 Missed and rejected calls are printed (JSON events "missed" and "rejected" with
 --json) and logged at info level. Keys during a call: m mutes and unmutes, q
 hangs up (and keeps listening); q while no call rings quits.`,
@@ -120,6 +123,7 @@ func runListen(ctx context.Context, g *globalOptions, o *callOptions, port uint1
 		Config:    cfg,
 		Port:      port,
 		Accept:    policy,
+		Probe:     call.ProbePolicy(pc),
 		MaxCalls:  calls,
 		OnCallEnd: l.callEnded,
 		OnIncoming: func(_ string, _ lokinet.Address, hangUp func()) {
