@@ -48,6 +48,7 @@ fuzz:
 		media:FuzzParseSpec:80000 media:FuzzWAVDecode:250000 media:FuzzPacketDuration:250000 \
 		ice:FuzzImportCandidate:40000 ice:FuzzParseServer:150000 \
 		config:FuzzParse:150000 config:FuzzEditKeepsFile:10000 measure:FuzzReadStamps:250000 \
+		history:FuzzRead:150000 \
 		testnet/node:FuzzRewriteInbound:150000 testnet/node:FuzzDNSAnswer:150000 testnet/onion:FuzzRelayHandle:100000 testnet/onion:FuzzParseTrace:100000 testnet/node:FuzzControlRequest:100000; do \
 		IFS=: read -r pkg fn execs <<<"$$t"; execs=$$((execs * $(FUZZ_SCALE))); \
 		echo "fuzz $$pkg $$fn for $$execs executions"; \
