@@ -49,6 +49,9 @@ import (
 //	[privacy]
 //	mode = "onion"
 //
+//	[history]
+//	enabled = false
+//
 //	[contacts]
 //	alice = "xxxx…xxxx.loki"
 type File struct {
@@ -62,6 +65,7 @@ type File struct {
 	Call    Call    `toml:"call"`
 	Listen  Listen  `toml:"listen"`
 	Privacy Privacy `toml:"privacy"`
+	History History `toml:"history"`
 
 	// Contacts maps a contact's name to its .loki address. Names are what
 	// `lokicall call NAME` accepts and what incoming calls show.
@@ -112,6 +116,12 @@ type Privacy struct {
 	Fallback       string   `toml:"fallback"`        // --fallback
 	// AllowIPExposure is the standing consent to the p2p and relay modes.
 	AllowIPExposure *bool `toml:"allow_ip_exposure"` // --allow-ip-exposure
+}
+
+// History is the [history] table: the call history.
+type History struct {
+	// Enabled is --history: whether calls are recorded (default true).
+	Enabled *bool `toml:"enabled"`
 }
 
 // Env is the environment variable that names the configuration file when no
@@ -209,6 +219,9 @@ func (f *File) FlagValues() map[string]string {
 	set("fallback", f.Privacy.Fallback)
 	if f.Privacy.AllowIPExposure != nil {
 		m["allow-ip-exposure"] = strconv.FormatBool(*f.Privacy.AllowIPExposure)
+	}
+	if f.History.Enabled != nil {
+		m["history"] = strconv.FormatBool(*f.History.Enabled)
 	}
 	return m
 }

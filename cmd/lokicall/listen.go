@@ -11,7 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lokicall/lokicall/call"
+	"github.com/lokicall/lokicall/history"
 	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/signalling"
 )
 
 func newListenCommand(g *globalOptions) *cobra.Command {
@@ -142,6 +144,7 @@ func (l *listener) event(ev call.Event) {
 	if ev.Kind == call.EventCaller {
 		s := newCallScreen(l.g, &l.muted)
 		s.callee = true
+		s.began = ev.Time
 		s.hangUp = func() {
 			l.mu.Lock()
 			h := l.hang
@@ -163,6 +166,9 @@ func (l *listener) event(ev call.Event) {
 		}
 		s.event(ev)
 		return
+	}
+	if ev.Kind == call.EventMissed && ev.Reason == signalling.ReasonBusy {
+		l.g.recordCall(historyEntry(history.Incoming, ev.Peer, ev.Time, nil, history.Busy, ev.Reason))
 	}
 	l.mu.Lock()
 	s := l.screen
@@ -190,6 +196,7 @@ func (l *listener) callEnded(stats *call.Stats, err error) {
 	s.mu.Lock()
 	end := callEnd{peer: s.peer, err: err, reason: s.lastEnd.Reason, userHung: s.userHung}
 	peerAddr := s.lastEnd.Peer
+	began := s.began
 	if !s.ringStart.IsZero() {
 		last := s.ended
 		if !s.active.IsZero() {
@@ -202,6 +209,7 @@ func (l *listener) callEnded(stats *call.Stats, err error) {
 		end.talked = msDuration(stats.MediaMS)
 	}
 	end.peer = l.g.longName(peerAddr)
+	l.g.recordCall(historyEntry(history.Incoming, peerAddr, began, stats, incomingOutcome(err, end.reason), end.reason))
 	msg, outcome := calleeSentence(end)
 	var kind call.EventKind
 	switch outcome {
