@@ -43,7 +43,7 @@ e2e: build
 
 fuzz:
 	@set -e; for t in \
-		lokinet:FuzzParseAddress:150000 lokinet:FuzzParseTarget:80000 lokinet:FuzzResolverReply:250000 \
+		lokinet:FuzzParseAddress:150000 lokinet:FuzzParseShared:100000 lokinet:FuzzParseTarget:80000 lokinet:FuzzResolverReply:250000 \
 		signalling:FuzzDecode:200000 ice:FuzzCheckRemoteSDP:150000 \
 		media:FuzzParseSpec:80000 media:FuzzWAVDecode:250000 media:FuzzPacketDuration:250000 \
 		ice:FuzzImportCandidate:40000 ice:FuzzParseServer:150000 \
