@@ -197,7 +197,7 @@ func probe(ctx context.Context, conn *signalling.Conn, timeout time.Duration) (t
 	case errors.Is(err, context.DeadlineExceeded):
 		return 0, fmt.Errorf("%w: no reply within %s", ErrTimeout, timeout)
 	case errors.Is(err, io.EOF):
-		return 0, fmt.Errorf("%w: the listener closed the connection", ErrConnectionLost)
+		return 0, fmt.Errorf("%w: the listener closed the connection without a reply (a lokicall too old to know probes does that too)", ErrConnectionLost)
 	case errors.Is(err, signalling.ErrMalformed), errors.Is(err, signalling.ErrVersion):
 		return 0, fmt.Errorf("%w: %w", ErrProtocol, err)
 	default:
