@@ -162,7 +162,7 @@ func TestE2EPingAndHistory(t *testing.T) {
 	}
 
 	// A completed call, and a busy one while it lasts.
-	talk, _, _ := alice.command(ctx, exe, "call", target, "--in", "tone:440", "--out", "null", "--duration", "4s")
+	talk, _, _ := alice.command(ctx, exe, "call", target, "--in", "tone:440", "--out", "null", "--duration", "8s")
 	if err := talk.Start(); err != nil {
 		t.Fatal(err)
 	}
