@@ -30,6 +30,10 @@ type ListenConfig struct {
 	MaxCalls int
 	// OnCallEnd, if set, receives each call's result.
 	OnCallEnd func(stats *Stats, err error)
+	// Probe decides which callers' reachability probes are answered
+	// (ProbePolicy); a refused probe gets the Decision's reason in a
+	// reject. Nil refuses every probe with "declined".
+	Probe func(caller lokinet.Address) Decision
 	// OnIncoming, if set, is called as each call arrives (after the caller
 	// event) with a function that hangs that call up: a decline while it
 	// rings, a hang-up once answered.
@@ -95,6 +99,21 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 				stop()
 			}
 			mu.Unlock()
+		},
+		Probe: func(_ context.Context, caller lokinet.Address) string {
+			d := Decision{Reason: signalling.ReasonDeclined}
+			if lc.Probe != nil {
+				d = lc.Probe(caller)
+			}
+			if d.Accept {
+				lc.Events.emit(Event{Kind: EventProbe, Peer: caller.String(), Message: "answered a probe from " + caller.String()})
+				return ""
+			}
+			if d.Reason == "" {
+				d.Reason = signalling.ReasonDeclined
+			}
+			lc.Events.emit(Event{Kind: EventProbe, Peer: caller.String(), Reason: d.Reason, Message: "refused a probe from " + caller.String()})
+			return d.Reason
 		},
 		Logger: log,
 	}

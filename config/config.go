@@ -52,6 +52,9 @@ import (
 //	[tones]
 //	plan = "uk"
 //
+//	[history]
+//	enabled = false
+//
 //	[contacts]
 //	alice = "xxxx…xxxx.loki"
 type File struct {
@@ -66,6 +69,7 @@ type File struct {
 	Listen  Listen  `toml:"listen"`
 	Privacy Privacy `toml:"privacy"`
 	Tones   Tones   `toml:"tones"`
+	History History `toml:"history"`
 
 	// Contacts maps a contact's name to its .loki address. Names are what
 	// `lokicall call NAME` accepts and what incoming calls show.
@@ -123,6 +127,12 @@ type Privacy struct {
 type Tones struct {
 	// Plan is --tones: itu (ITU-T E.180, 425 Hz), us, uk, or off.
 	Plan string `toml:"plan"`
+}
+
+// History is the [history] table: the call history.
+type History struct {
+	// Enabled is --history: whether calls are recorded (default true).
+	Enabled *bool `toml:"enabled"`
 }
 
 // Env is the environment variable that names the configuration file when no
@@ -221,6 +231,9 @@ func (f *File) FlagValues() map[string]string {
 	set("fallback", f.Privacy.Fallback)
 	if f.Privacy.AllowIPExposure != nil {
 		m["allow-ip-exposure"] = strconv.FormatBool(*f.Privacy.AllowIPExposure)
+	}
+	if f.History.Enabled != nil {
+		m["history"] = strconv.FormatBool(*f.History.Enabled)
 	}
 	return m
 }

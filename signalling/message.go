@@ -71,13 +71,23 @@ const (
 	// in one direction), to restart the media path; the caller answers with
 	// ice-restart when its backoff allows.
 	TypeRestartRequest Type = "restart-request"
+	// TypeProbe asks a listener whether it is reachable, without ringing:
+	// it is the first message on its connection (in place of an offer),
+	// and more may follow on the same connection, one at a time. CallID
+	// names the probe. A listener answers with TypeProbeReply only to
+	// callers its accept policy would let ring; anyone else gets the
+	// reject a call of theirs would get.
+	TypeProbe Type = "probe"
+	// TypeProbeReply answers a TypeProbe with the probe's CallID.
+	TypeProbeReply Type = "probe-reply"
 )
 
 // Known reports whether t is one of the message types.
 func (t Type) Known() bool {
 	switch t {
 	case TypeOffer, TypeAnswer, TypeCandidate, TypeEndOfCandidates, TypeRinging,
-		TypeAccept, TypeBusy, TypeReject, TypeHangup, TypeRestart, TypeICERestart, TypeRestartRefused, TypeRestartRequest:
+		TypeAccept, TypeBusy, TypeReject, TypeHangup, TypeRestart, TypeICERestart, TypeRestartRefused, TypeRestartRequest,
+		TypeProbe, TypeProbeReply:
 		return true
 	}
 	return false

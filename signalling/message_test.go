@@ -57,6 +57,8 @@ func fixtures() map[Type]Message {
 			SDP: strings.Replace(strings.Replace(testSDP, "kSdjcUJtUxqcwQPr", "QmVyZ2VuV2llbkJl", 1), "jmyZVPUqGCHQhhBhaHjRSAgkSvzAHwbi", "TmV1ZUNyZWRlbnRpYWxzRm9yUmVzdGFy", 1)},
 		TypeRestartRefused: {Version: Version, Type: TypeRestartRefused, CallID: callID, Reason: ReasonNotNow},
 		TypeRestartRequest: {Version: Version, Type: TypeRestartRequest, CallID: callID},
+		TypeProbe:          {Version: Version, Type: TypeProbe, CallID: callID},
+		TypeProbeReply:     {Version: Version, Type: TypeProbeReply, CallID: callID},
 	}
 }
 

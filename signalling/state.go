@@ -273,6 +273,8 @@ func (m *Machine) next(from Role, t Type) (State, error) {
 			return s, errString("accept needs ringing and an answer first")
 		}
 		return StateAccepted, nil
+	case TypeProbe, TypeProbeReply:
+		return s, errString("probes are not part of a call")
 	case TypeBusy, TypeReject:
 		if from != Callee {
 			return s, errString("only the callee refuses")

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lokicall/lokicall/call"
+	"github.com/lokicall/lokicall/history"
+	"github.com/lokicall/lokicall/lokinet"
 )
 
 func newCallCommand(g *globalOptions) *cobra.Command {
@@ -42,7 +45,15 @@ func runCall(ctx context.Context, g *globalOptions, o *callOptions, arg string) 
 	screen := newCallScreen(g, &muted)
 	screen.hangUp = hangUp
 	w := newEventWriter(g)
+	start := time.Now()
+	var peerAddr atomic.Value // the peer's .loki address, once known
+	if !target.Address.IsZero() {
+		peerAddr.Store(target.Address.String())
+	}
 	cfg, err := o.config(ctx, g, func(ev call.Event) {
+		if _, err := lokinet.ParseAddress(ev.Peer); err == nil {
+			peerAddr.Store(ev.Peer)
+		}
 		screen.event(ev)
 		w.event(ev)
 	})
@@ -82,6 +93,9 @@ func runCall(ctx context.Context, g *globalOptions, o *callOptions, arg string) 
 	screen.mu.Unlock()
 	if stats != nil {
 		end.talked = msDuration(stats.MediaMS)
+	}
+	if p, ok := peerAddr.Load().(string); ok {
+		g.recordCall(historyEntry(history.Outgoing, p, start, stats, outgoingOutcome(err, end.reason, end.talked), end.reason))
 	}
 	msg, err := callerSentence(end)
 	if err == nil && !g.json {

@@ -112,7 +112,7 @@ func TestE2EDeviceMouthToEar(t *testing.T) {
 		// The first 3 s let the adaptive jitter buffer settle.
 		s := measure.Summarize(res.Delays(6))
 		t.Logf("%-28s %2d clicks (%d missing): min %6.1f  median %6.1f  p90 %6.1f  max %6.1f ms", name, s.N, res.Missing,
-			ms(s.Min), ms(s.Median), ms(s.P90), ms(s.Max))
+			millis(s.Min), millis(s.Median), millis(s.P90), millis(s.Max))
 		if s.N < int(length/clicks.Period)/2 {
 			t.Fatalf("%s: only %d clicks measured", name, s.N)
 		}
@@ -140,10 +140,10 @@ func TestE2EDeviceMouthToEar(t *testing.T) {
 	dev := median("device to device", res, err)
 
 	added := dev - base
-	t.Logf("the devices add %.1f ms to the median mouth-to-ear delay (%.1f ms against %.1f ms file to file)", ms(added), ms(dev), ms(base))
+	t.Logf("the devices add %.1f ms to the median mouth-to-ear delay (%.1f ms against %.1f ms file to file)", millis(added), millis(dev), millis(base))
 	if added > 80*time.Millisecond {
-		t.Errorf("the devices add %.1f ms, want under 80 ms", ms(added))
+		t.Errorf("the devices add %.1f ms, want under 80 ms", millis(added))
 	}
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -25,6 +25,8 @@ func buildLokicall(t *testing.T) string {
 	if os.Getenv("LOKICALL_E2E") == "" {
 		t.Skip("end-to-end test: set LOKICALL_E2E=1 (make e2e)")
 	}
+	// The test's calls stay out of the developer's call history.
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	exe := filepath.Join(t.TempDir(), "lokicall")
 	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
 	if err != nil {

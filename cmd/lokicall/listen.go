@@ -11,8 +11,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lokicall/lokicall/call"
+	"github.com/lokicall/lokicall/history"
 	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/media"
+	"github.com/lokicall/lokicall/signalling"
 )
 
 func newListenCommand(g *globalOptions) *cobra.Command {
@@ -38,6 +40,9 @@ contact name.
 The default is ask when stdin is a terminal and never otherwise, so that a
 listener without a terminal never answers strangers with an open microphone:
 a headless answering machine needs --accept auto (or contacts).
+
+Probes (lokicall ping) are answered, without ringing, for the callers --accept
+would let ring; others get the reject their call would get.
 
 Missed and rejected calls are printed (JSON events "missed" and "rejected" with
 --json) and logged at info level. Keys during a call: m mutes and unmutes, q
@@ -145,6 +150,7 @@ func runListen(ctx context.Context, g *globalOptions, o *callOptions, port uint1
 		Config:    cfg,
 		Port:      port,
 		Accept:    policy,
+		Probe:     call.ProbePolicy(pc),
 		MaxCalls:  calls,
 		OnCallEnd: l.callEnded,
 		OnIncoming: func(_ string, _ lokinet.Address, hangUp func()) {
@@ -163,6 +169,7 @@ func (l *listener) event(ev call.Event) {
 	if ev.Kind == call.EventCaller {
 		s := newCallScreen(l.g, &l.muted)
 		s.callee = true
+		s.began = ev.Time
 		s.hangUp = func() {
 			l.mu.Lock()
 			h := l.hang
@@ -184,6 +191,9 @@ func (l *listener) event(ev call.Event) {
 		}
 		s.event(ev)
 		return
+	}
+	if ev.Kind == call.EventMissed && ev.Reason == signalling.ReasonBusy {
+		l.g.recordCall(historyEntry(history.Incoming, ev.Peer, ev.Time, nil, history.Busy, ev.Reason))
 	}
 	l.mu.Lock()
 	s := l.screen
@@ -211,6 +221,7 @@ func (l *listener) callEnded(stats *call.Stats, err error) {
 	s.mu.Lock()
 	end := callEnd{peer: s.peer, err: err, reason: s.lastEnd.Reason, userHung: s.userHung, by: s.lastEnd.By}
 	peerAddr := s.lastEnd.Peer
+	began := s.began
 	if !s.ringStart.IsZero() {
 		last := s.ended
 		if !s.active.IsZero() {
@@ -223,6 +234,7 @@ func (l *listener) callEnded(stats *call.Stats, err error) {
 		end.talked = msDuration(stats.MediaMS)
 	}
 	end.peer = l.g.longName(peerAddr)
+	l.g.recordCall(historyEntry(history.Incoming, peerAddr, began, stats, incomingOutcome(err, end.reason), end.reason))
 	msg, outcome := calleeSentence(end)
 	var kind call.EventKind
 	switch outcome {

@@ -33,6 +33,8 @@ type globalOptions struct {
 	config *config.File
 	// env replaces os.LookupEnv in tests.
 	env func(string) (string, bool)
+	// history is whether calls are recorded in the history file.
+	history bool
 	// term is the terminal, if stdin or stdout is one.
 	term *terminal
 }
@@ -118,12 +120,15 @@ which wins over the file.`,
 	pf.StringVar(&g.lokinetIface, "lokinet-iface", "", "Lokinet interface name (default: the interface holding the node's Lokinet address)")
 	pf.BoolVar(&g.json, "json", false, "write one JSON event per line to stdout")
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	pf.BoolVar(&g.history, "history", true, "record calls in the history file (lokicall history)")
 	pf.StringVar(&g.configFile, "config", "", "configuration file (default $"+config.Env+", else "+defaultConfigHint()+")")
 	root.AddCommand(
 		newWhoamiCommand(g),
 		newResolveCommand(g),
 		newListenCommand(g),
 		newCallCommand(g),
+		newPingCommand(g),
+		newHistoryCommand(g),
 		newDemoCommand(g),
 		newContactsCommand(g),
 		newDevicesCommand(g),

@@ -43,6 +43,9 @@ type callScreen struct {
 	// stopRun ends run; set by listen.
 	stopRun func()
 
+	// began is when the call arrived; set by listen.
+	began time.Time
+
 	mu        sync.Mutex
 	peer      string // as shown: contact name or short address
 	state     call.State

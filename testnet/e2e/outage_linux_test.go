@@ -61,7 +61,7 @@ func buildLokicall(t *testing.T, dir string) string {
 }
 
 // lokicall starts lokicall in host's namespace, with the user's LOKICALL_*
-// settings and config file kept out.
+// settings, config file and call history kept out.
 func (tb *testbed) lokicall(t *testing.T, exe, name, host string, args ...string) *lokicallProc {
 	t.Helper()
 	home := filepath.Join(tb.dir, name+"-home")
@@ -71,11 +71,12 @@ func (tb *testbed) lokicall(t *testing.T, exe, name, host string, args ...string
 	cmd := exec.Command("ip", append([]string{"netns", "exec", tb.ns(host), exe, "--json"}, args...)...)
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LOKICALL_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
+		if !strings.HasPrefix(kv, "LOKICALL_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") &&
+			!strings.HasPrefix(kv, "XDG_STATE_HOME=") {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"))
+	cmd.Env = append(env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_STATE_HOME="+filepath.Join(home, ".local", "state"))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
