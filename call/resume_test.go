@@ -1,0 +1,345 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lokicall/lokicall/media"
+	"github.com/lokicall/lokicall/signalling"
+)
+
+// tcpProxy forwards TCP connections from its listener to target, dialling
+// from a given local address (the caller's, so that the callee's PTR lookup
+// names the caller), and can break them: reset them, let them fall silent
+// or turn new ones away.
+type tcpProxy struct {
+	ln     net.Listener
+	target string
+	from   *net.TCPAddr
+	refuse atomic.Bool
+	mu     sync.Mutex
+	pairs  []*proxyPair
+}
+
+type proxyPair struct {
+	a, b   *net.TCPConn
+	silent atomic.Bool
+}
+
+func startProxy(t *testing.T, listen, target, from string) *tcpProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp4", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{ln: ln, target: target, from: &net.TCPAddr{IP: net.ParseIP(from)}}
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.reset()
+	})
+	go p.serve()
+	return p
+}
+
+func (p *tcpProxy) serve() {
+	for {
+		nc, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		a := nc.(*net.TCPConn)
+		if p.refuse.Load() {
+			_ = a.SetLinger(0)
+			_ = a.Close()
+			continue
+		}
+		d := net.Dialer{LocalAddr: p.from}
+		bc, err := d.Dial("tcp4", p.target)
+		if err != nil {
+			_ = a.Close()
+			continue
+		}
+		pair := &proxyPair{a: a, b: bc.(*net.TCPConn)}
+		p.mu.Lock()
+		p.pairs = append(p.pairs, pair)
+		p.mu.Unlock()
+		go pair.forward(pair.a, pair.b)
+		go pair.forward(pair.b, pair.a)
+	}
+}
+
+// forward copies from src to dst; once the pair is silent it reads on and
+// drops everything, as a path that stopped forwarding would, without a
+// reset or FIN.
+func (pp *proxyPair) forward(src, dst *net.TCPConn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !pp.silent.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && !pp.silent.Load() {
+				_ = dst.CloseWrite()
+			}
+			return
+		}
+	}
+}
+
+// reset breaks every forwarded connection with a TCP reset on both sides.
+func (p *tcpProxy) reset() {
+	p.mu.Lock()
+	pairs := p.pairs
+	p.pairs = nil
+	p.mu.Unlock()
+	for _, pp := range pairs {
+		for _, c := range []*net.TCPConn{pp.a, pp.b} {
+			_ = c.SetLinger(0)
+			_ = c.Close()
+		}
+	}
+}
+
+// silence makes every connection forwarded so far drop what it carries;
+// new connections are forwarded.
+func (p *tcpProxy) silence() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pp := range p.pairs {
+		pp.silent.Store(true)
+	}
+}
+
+// progressAt returns when p emitted the progress event with reason, the
+// first one after t.
+func (p *peer) progressAt(reason string, t time.Time) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ev := range p.evs {
+		if ev.Kind == EventProgress && ev.Reason == reason && !ev.Time.Before(t) {
+			return ev.Time, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// endReason returns the reason of p's end event.
+func (p *peer) endReason() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ev := range p.evs {
+		if ev.Kind == EventState && ev.State == StateEnded {
+			return ev.Reason
+		}
+	}
+	return ""
+}
+
+// resumeCall runs a call from alice to bob whose signalling goes through a
+// proxy on bob's address; breakAt runs break 2 s after alice's call is
+// active, and returns both sides' results.
+type resumeCall struct {
+	alice, bob       *peer
+	proxy            *tcpProxy
+	aliceErr, bobErr error
+	bobStats         *Stats
+	broke            time.Time
+}
+
+func runResumeCall(t *testing.T, ips [2]string, port uint16, acfgEdit, bcfgEdit func(*Config), brk func(*resumeCall)) *resumeCall {
+	t.Helper()
+	alice, bob := newPeers(t, ips[0], ips[1])
+	rc := &resumeCall{alice: alice, bob: bob}
+	rc.proxy = startProxy(t, net.JoinHostPort(ips[1], itoa(port+1)), net.JoinHostPort(ips[1], itoa(port)), ips[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	lctx, stopListen := context.WithCancel(ctx)
+	bcfg := bob.config("tone:660", "null", 0)
+	if bcfgEdit != nil {
+		bcfgEdit(&bcfg)
+	}
+	bobEnded := make(chan struct{})
+	done := listen(t, lctx, bob, ListenConfig{Config: bcfg, Port: port, Accept: AcceptAll,
+		OnCallEnd: func(st *Stats, err error) {
+			rc.bobStats, rc.bobErr = st, err
+			close(bobEnded)
+		}})
+	acfg := alice.config("tone:440", "null", 10*time.Second)
+	if acfgEdit != nil {
+		acfgEdit(&acfg)
+	}
+	broken := make(chan struct{})
+	inner := acfg.Events
+	var once sync.Once
+	acfg.Events = func(ev Event) {
+		if ev.Kind == EventState && ev.State == StateActive {
+			once.Do(func() {
+				time.AfterFunc(2*time.Second, func() {
+					rc.broke = time.Now()
+					brk(rc)
+					close(broken)
+				})
+			})
+		}
+		inner(ev)
+	}
+	_, rc.aliceErr = Dial(ctx, acfg, bob.target(port+1))
+	select {
+	case <-broken:
+	default:
+		t.Fatalf("the call ended (%v) before the signalling connection was broken", rc.aliceErr)
+	}
+	select {
+	case <-bobEnded:
+	case <-ctx.Done():
+		t.Fatal("the callee's call did not end")
+	}
+	stopListen()
+	<-done
+	return rc
+}
+
+func itoa(n uint16) string { return strconv.Itoa(int(n)) }
+
+// TestSignallingResetResumes: the signalling connection is reset mid-call
+// (both sides get an RST). The call does not end: the caller reconnects and
+// resumes within a short time, audio goes on throughout, and both sides
+// end the call completed.
+func TestSignallingResetResumes(t *testing.T) {
+	rc := runResumeCall(t, [2]string{"127.77.40.1", "127.77.40.2"}, 17940, nil, nil, func(rc *resumeCall) { rc.proxy.reset() })
+	if rc.aliceErr != nil || rc.bobErr != nil {
+		t.Fatalf("caller ended with %v, callee with %v; want both completed", rc.aliceErr, rc.bobErr)
+	}
+	for name, p := range map[string]*peer{"caller": rc.alice, "callee": rc.bob} {
+		if r := p.endReason(); r != signalling.ReasonCompleted {
+			t.Errorf("%s ended %q, want completed", name, r)
+		}
+		lost, ok := p.progressAt(ProgressSignallingLost, rc.broke)
+		if !ok {
+			t.Errorf("%s: no %s event after the reset", name, ProgressSignallingLost)
+		}
+		back, ok := p.progressAt(ProgressSignallingResumed, rc.broke)
+		if !ok {
+			t.Errorf("%s: no %s event after the reset", name, ProgressSignallingResumed)
+			continue
+		}
+		t.Logf("%s: signalling lost %v and resumed %v after the reset", name, lost.Sub(rc.broke).Round(time.Millisecond), back.Sub(rc.broke).Round(time.Millisecond))
+		if d := back.Sub(rc.broke); d > 3*time.Second {
+			t.Errorf("%s: resumed %v after the reset, want within 3 s", name, d)
+		}
+		if p.has(EventInterruption, nil) {
+			t.Errorf("%s: audio was interrupted; the media path does not depend on signalling", name)
+		}
+	}
+	if rc.bobStats == nil || rc.bobStats.PacketsReceived == 0 {
+		t.Errorf("callee statistics %+v: want audio received", rc.bobStats)
+	}
+}
+
+// TestSignallingDownCalleeEnds: the callee ends the call while the
+// signalling connection is down (reset, and new connections turned away).
+// When the caller gets through again its resume is answered with the
+// callee's hangup, and it ends the call with the callee's reason.
+func TestSignallingDownCalleeEnds(t *testing.T) {
+	var reopened atomic.Int64
+	rc := runResumeCall(t, [2]string{"127.77.40.5", "127.77.40.6"}, 17942, func(c *Config) { c.Duration = 40 * time.Second },
+		func(c *Config) { c.Duration = 4 * time.Second }, func(rc *resumeCall) {
+			rc.proxy.refuse.Store(true)
+			rc.proxy.reset()
+			time.AfterFunc(5*time.Second, func() {
+				reopened.Store(time.Now().UnixNano())
+				rc.proxy.refuse.Store(false)
+			})
+		})
+	if rc.aliceErr != nil || rc.bobErr != nil {
+		t.Fatalf("caller ended with %v, callee with %v; want both completed", rc.aliceErr, rc.bobErr)
+	}
+	for name, p := range map[string]*peer{"caller": rc.alice, "callee": rc.bob} {
+		if r := p.endReason(); r != signalling.ReasonCompleted {
+			t.Errorf("%s ended %q, want completed", name, r)
+		}
+	}
+	var ended time.Time
+	rc.alice.mu.Lock()
+	for _, ev := range rc.alice.evs {
+		if ev.Kind == EventState && ev.State == StateEnded {
+			ended = ev.Time
+		}
+	}
+	rc.alice.mu.Unlock()
+	at := time.Unix(0, reopened.Load())
+	if reopened.Load() == 0 || ended.Before(at) || ended.Sub(at) > 4*time.Second {
+		t.Errorf("the caller ended %v after the callee could be reached again, want within 4 s", ended.Sub(at))
+	}
+}
+
+// pausableSource stops delivering audio while paused, as a sender that
+// goes quiet on the network.
+type pausableSource struct {
+	media.Source
+	paused atomic.Bool
+}
+
+func (p *pausableSource) ReadFrame(ctx context.Context, pcm []int16) error {
+	for p.paused.Load() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return p.Source.ReadFrame(ctx, pcm)
+}
+
+// TestSilentSignallingReplaced: the signalling connection stops forwarding
+// without a reset or FIN, and the callee's audio stops for a while, so the
+// caller restarts the media path; the restart goes unanswered, and the
+// caller replaces the signalling connection, resumes and completes the call.
+func TestSilentSignallingReplaced(t *testing.T) {
+	var src *pausableSource
+	rc := runResumeCall(t, [2]string{"127.77.40.9", "127.77.40.10"}, 17944, func(c *Config) { c.Duration = 20 * time.Second },
+		func(c *Config) {
+			c.WrapSource = func(s media.Source) media.Source {
+				src = &pausableSource{Source: s}
+				return src
+			}
+		}, func(rc *resumeCall) {
+			rc.proxy.silence()
+			src.paused.Store(true)
+			time.AfterFunc(12*time.Second, func() { src.paused.Store(false) })
+		})
+	if rc.aliceErr != nil || rc.bobErr != nil {
+		t.Fatalf("caller ended with %v, callee with %v; want both completed", rc.aliceErr, rc.bobErr)
+	}
+	lost, ok := rc.alice.progressAt(ProgressSignallingLost, rc.broke)
+	if !ok {
+		t.Fatal("the caller never gave the silent signalling connection up")
+	}
+	back, ok := rc.alice.progressAt(ProgressSignallingResumed, rc.broke)
+	if !ok {
+		t.Fatal("the caller never resumed")
+	}
+	// Interruption after 1 s, restart after 2 s, 5 s unanswered.
+	t.Logf("caller: gave the silent connection up %v after it fell silent, resumed %v after", lost.Sub(rc.broke).Round(time.Millisecond), back.Sub(rc.broke).Round(time.Millisecond))
+	if d := lost.Sub(rc.broke); d > 11*time.Second {
+		t.Errorf("the caller gave the silent connection up %v after it fell silent, want within 11 s", d)
+	}
+	if _, ok := rc.bob.progressAt(ProgressSignallingResumed, rc.broke); !ok {
+		t.Error("the callee did not take the caller's new connection")
+	}
+	for name, p := range map[string]*peer{"caller": rc.alice, "callee": rc.bob} {
+		if r := p.endReason(); r != signalling.ReasonCompleted {
+			t.Errorf("%s ended %q, want completed", name, r)
+		}
+	}
+}
