@@ -47,9 +47,9 @@ type session struct {
 	cfg *Config
 	// mode is the current media path's mode: written by the loop under mu,
 	// read by the loop freely and by others under mu.
-	mode    ice.Mode
-	role    signalling.Role
-	callID  string
+	mode   ice.Mode
+	role   signalling.Role
+	callID string
 	// conn is the signalling connection (under mu): replaced when the
 	// call resumes on a new one.
 	conn    *signalling.Conn
