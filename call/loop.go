@@ -528,6 +528,7 @@ func (s *session) finish(e ending) (*Stats, error) {
 	s.closeDone.Do(func() { close(s.readDone) })
 	stats := s.collectStats()
 	if e.notify != "" {
+		s.resumeToEnd()
 		if err := s.send(signalling.Message{Type: e.notify, Reason: e.reason}); err != nil {
 			s.log.Debug("could not tell peer the call ended", "err", err)
 		}

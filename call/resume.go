@@ -129,7 +129,7 @@ func (s *session) redial() {
 			}
 		}
 		wait = min(max(2*wait, redialFirst), redialMax)
-		conn, reply, err := s.tryResume()
+		conn, reply, err := s.tryResume(resumeAttemptTimeout)
 		if err != nil {
 			s.log.Info("reconnecting the signalling connection", "attempt", attempt, "err", err)
 			continue
@@ -144,9 +144,9 @@ func (s *session) redial() {
 }
 
 // tryResume dials the callee's signalling port, sends resume and reads the
-// callee's reply.
-func (s *session) tryResume() (*signalling.Conn, signalling.Message, error) {
-	ctx, cancel := context.WithTimeout(s.readCtx, resumeAttemptTimeout)
+// callee's reply, all within timeout.
+func (s *session) tryResume(timeout time.Duration) (*signalling.Conn, signalling.Message, error) {
+	ctx, cancel := context.WithTimeout(s.readCtx, timeout)
 	defer cancel()
 	to := netip.AddrPortFrom(s.remoteIP(), s.redialTo.Port())
 	conn, err := signalling.Dial(ctx, s.dialer, to, signalling.ConnOptions{Logger: s.log})
@@ -187,6 +187,35 @@ func (s *session) onRedialled(r redialResult) *ending {
 	_ = r.conn.Close()
 	return &ending{err: fmt.Errorf("%w: the callee refused to resume the call (%s)", ErrConnectionLost, r.reply.Reason),
 		reason: signalling.ReasonConnectionLost}
+}
+
+// lastResume bounds the caller's last attempt to reconnect, made to tell
+// the callee that the call ended while the connection was down.
+const lastResume = 3 * time.Second
+
+// resumeToEnd: the caller ends a call whose signalling connection is down
+// and the callee has to be told; one more attempt to reconnect, so that
+// the callee ends with the caller's reason rather than after its timeout.
+func (s *session) resumeToEnd() {
+	if s.role != signalling.Caller || !s.sigDown.Load() || s.readCtx == nil {
+		return
+	}
+	conn, reply, err := s.tryResume(lastResume)
+	if err != nil {
+		s.log.Info("could not reconnect to tell the callee the call ended", "err", err)
+		return
+	}
+	if reply.Type != signalling.TypeResumed || s.machine.Resumed() != nil {
+		_ = conn.Close()
+		return
+	}
+	s.mu.Lock()
+	old := s.conn
+	s.conn = conn
+	s.mu.Unlock()
+	_ = old.Close()
+	s.sigDown.Store(false)
+	s.startReading() // for closeSignalling to drain
 }
 
 // Resume hands the call a new signalling connection from its peer (the

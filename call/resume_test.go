@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -216,7 +217,17 @@ func itoa(n uint16) string { return strconv.Itoa(int(n)) }
 // resumes within a short time, audio goes on throughout, and both sides
 // end the call completed.
 func TestSignallingResetResumes(t *testing.T) {
-	rc := runResumeCall(t, [2]string{"127.77.40.1", "127.77.40.2"}, 17940, nil, nil, func(rc *resumeCall) { rc.proxy.reset() })
+	var stray signalling.Message
+	var strayErr error
+	rc := runResumeCall(t, [2]string{"127.77.40.1", "127.77.40.2"}, 17940, nil, nil, func(rc *resumeCall) {
+		// First a resume from the caller's address for another call: it
+		// is refused and the call goes on untouched.
+		stray, strayErr = strayResume(rc.alice, rc.bob, 17940)
+		rc.proxy.reset()
+	})
+	if strayErr != nil || stray.Type != signalling.TypeReject || stray.Reason != signalling.ReasonNoSuchCall {
+		t.Errorf("a resume for another call got %+v (%v), want reject %s", stray, strayErr, signalling.ReasonNoSuchCall)
+	}
 	if rc.aliceErr != nil || rc.bobErr != nil {
 		t.Fatalf("caller ended with %v, callee with %v; want both completed", rc.aliceErr, rc.bobErr)
 	}
@@ -244,6 +255,24 @@ func TestSignallingResetResumes(t *testing.T) {
 	if rc.bobStats == nil || rc.bobStats.PacketsReceived == 0 {
 		t.Errorf("callee statistics %+v: want audio received", rc.bobStats)
 	}
+}
+
+// strayResume sends, from alice's address, a resume for a call that does
+// not exist to bob's signalling port and returns the reply.
+func strayResume(alice, bob *peer, port uint16) (signalling.Message, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: alice.node.IP.AsSlice()}}
+	c, err := signalling.Dial(ctx, d, netip.AddrPortFrom(bob.node.IP, port), signalling.ConnOptions{})
+	if err != nil {
+		return signalling.Message{}, err
+	}
+	defer c.Close()
+	if err := c.Send(ctx, signalling.Message{Version: signalling.Version, Type: signalling.TypeResume,
+		CallID: signalling.NewCallID(), From: alice.node.Address.String()}); err != nil {
+		return signalling.Message{}, err
+	}
+	return c.Receive(ctx)
 }
 
 // TestSignallingDownCalleeEnds: the callee ends the call while the
@@ -341,5 +370,95 @@ func TestSilentSignallingReplaced(t *testing.T) {
 		if r := p.endReason(); r != signalling.ReasonCompleted {
 			t.Errorf("%s ended %q, want completed", name, r)
 		}
+	}
+}
+
+// TestResumeHandOver: the call itself refuses a resume while it rings,
+// leaving its connection and state as they were; an accepted call in the
+// middle of a restart answers resumed, carries on over the new connection
+// and drops the restart.
+func TestResumeHandOver(t *testing.T) {
+	alice, bob := newPeers(t, "127.77.40.13", "127.77.40.14")
+	accepted := []signalling.Type{signalling.TypeOffer, signalling.TypeRinging, signalling.TypeAnswer, signalling.TypeAccept}
+	for _, c := range []struct {
+		name    string
+		history []signalling.Type
+		restart bool
+		refusal string
+	}{
+		{"ringing", accepted[:3], false, signalling.ReasonNotResumable},
+		{"accepted, restarting", accepted, true, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			near, far := net.Pipe()
+			defer far.Close()
+			cfg := bob.config("silence", "null", 0)
+			callID := signalling.NewCallID()
+			old := signalling.NewConn(near, signalling.ConnOptions{})
+			s, err := newSession(&cfg, "", signalling.Callee, callID, old, alice.node.Address, alice.node.IP, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.closeMedia()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			s.readCtx = ctx
+			for i, typ := range c.history {
+				if i%4 == 0 {
+					err = s.machine.Received(typ)
+				} else {
+					err = s.machine.Sent(typ)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if c.restart {
+				if err := s.machine.Received(signalling.TypeICERestart); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := s.machine.State()
+			newNear, newFar := net.Pipe()
+			defer newFar.Close()
+			in := &signalling.Incoming{Conn: signalling.NewConn(newNear, signalling.ConnOptions{}), Caller: alice.node.Address,
+				Offer: signalling.Message{Version: signalling.Version, Type: signalling.TypeResume, CallID: callID, From: alice.node.Address.String()}}
+			got := make(chan signalling.Message, 1)
+			go func() {
+				m, err := signalling.NewConn(newFar, signalling.ConnOptions{}).Receive(ctx)
+				if err == nil {
+					got <- m
+				}
+			}()
+			req := resumeRequest{in: in, reply: make(chan *signalling.Refusal, 1)}
+			s.onResumeRequest(req)
+			r := <-req.reply
+			if c.refusal != "" {
+				if r == nil || r.Type != signalling.TypeReject || r.Reason != c.refusal {
+					t.Fatalf("refusal %+v, want reject %q", r, c.refusal)
+				}
+				if s.signallingConn() != old || s.machine.State() != before || s.sigDown.Load() {
+					t.Errorf("a refused resume changed the call: state %v (was %v)", s.machine.State(), before)
+				}
+				return
+			}
+			if r != nil {
+				t.Fatalf("refused with %+v, want the call to take the connection", r)
+			}
+			select {
+			case m := <-got:
+				if m.Type != signalling.TypeResumed || m.CallID != callID {
+					t.Errorf("the caller got %+v, want resumed", m)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no resumed on the new connection")
+			}
+			if s.signallingConn() != in.Conn {
+				t.Error("the call did not move to the new connection")
+			}
+			if st := s.machine.State(); st != signalling.StateAccepted {
+				t.Errorf("state %v after resuming, want accepted (the restart dropped)", st)
+			}
+		})
 	}
 }

@@ -382,7 +382,9 @@ func (s *session) onLocalCandidate(p *mediaPath, c *webrtc.ICECandidate) {
 		p.pendingLocal = append(p.pendingLocal, msg)
 		return
 	}
-	if err := s.send(msg); err != nil {
+	if err := s.send(msg); err != nil && !s.machine.Established() {
+		// An established call's broken connection is the read loop's to
+		// report; the call waits for a new one.
 		s.fail(err)
 	}
 }
