@@ -626,6 +626,12 @@ func (s *session) sendAnswer() error {
 		return err
 	}
 	if err := s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp, Mode: string(s.mode), Ptime: s.ptime()}); err != nil {
+		if errors.Is(err, errSignallingDown) {
+			// Lost with the connection; resuming drops the restart
+			// it answered, and the caller restarts again.
+			s.log.Warn("could not answer", "err", err)
+			return nil
+		}
 		return err
 	}
 	return s.localDescriptionSent()

@@ -581,6 +581,7 @@ func (s *session) send(m signalling.Message) error {
 			// The read loop reports the broken connection, and the
 			// call waits for a new one.
 			_ = conn.Close()
+			return fmt.Errorf("send %s: %w: %w", m.Type, errSignallingDown, err)
 		}
 		return fmt.Errorf("send %s: %w", m.Type, err)
 	}
