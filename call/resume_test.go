@@ -462,3 +462,37 @@ func TestResumeHandOver(t *testing.T) {
 		})
 	}
 }
+
+// TestSignallingNotBackEnds: the signalling connection breaks and the
+// callee cannot be reached again, while media flows. After the media
+// timeout both sides end with connection-lost, neither much earlier.
+func TestSignallingNotBackEnds(t *testing.T) {
+	const timeout = 4 * time.Second
+	rc := runResumeCall(t, [2]string{"127.77.40.17", "127.77.40.18"}, 17946,
+		func(c *Config) { c.Duration, c.MediaTimeout = 40*time.Second, timeout },
+		func(c *Config) { c.MediaTimeout = timeout }, func(rc *resumeCall) {
+			rc.proxy.refuse.Store(true)
+			rc.proxy.reset()
+		})
+	for name, err := range map[string]error{"caller": rc.aliceErr, "callee": rc.bobErr} {
+		if !errors.Is(err, ErrConnectionLost) {
+			t.Errorf("%s ended with %v, want ErrConnectionLost", name, err)
+		}
+	}
+	for name, p := range map[string]*peer{"caller": rc.alice, "callee": rc.bob} {
+		if r := p.endReason(); r != signalling.ReasonConnectionLost {
+			t.Errorf("%s ended %q, want %s", name, r, signalling.ReasonConnectionLost)
+		}
+		var ended time.Time
+		p.mu.Lock()
+		for _, ev := range p.evs {
+			if ev.Kind == EventState && ev.State == StateEnded {
+				ended = ev.Time
+			}
+		}
+		p.mu.Unlock()
+		if d := ended.Sub(rc.broke); d < timeout || d > timeout+calleeMediaSlack+3*time.Second {
+			t.Errorf("%s ended %v after the break, want after the %v media timeout", name, d, timeout)
+		}
+	}
+}
