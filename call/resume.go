@@ -209,13 +209,19 @@ func (s *session) resumeToEnd() {
 		_ = conn.Close()
 		return
 	}
+	s.switchConn(conn) // its read loop is for closeSignalling to drain
+}
+
+// switchConn makes conn the call's signalling connection, closes the old
+// one and reads from the new one.
+func (s *session) switchConn(conn *signalling.Conn) {
 	s.mu.Lock()
 	old := s.conn
 	s.conn = conn
 	s.mu.Unlock()
 	_ = old.Close()
 	s.sigDown.Store(false)
-	s.startReading() // for closeSignalling to drain
+	s.startReading()
 }
 
 // Resume hands the call a new signalling connection from its peer (the
@@ -271,11 +277,8 @@ func (s *session) carryOn(conn *signalling.Conn, how string) {
 		return
 	}
 	s.mu.Lock()
-	old := s.conn
-	s.conn = conn
 	pending := s.pending
 	s.mu.Unlock()
-	_ = old.Close()
 	if pending != nil {
 		s.dropPending(pending)
 	}
@@ -285,8 +288,7 @@ func (s *session) carryOn(conn *signalling.Conn, how string) {
 	}
 	l.sig = sigState{}
 	l.recovery.next = time.Time{}
-	s.sigDown.Store(false)
-	s.startReading()
+	s.switchConn(conn)
 	msg := fmt.Sprintf("signalling connection re-established after %v", lost.Round(time.Millisecond))
 	if how != "" {
 		msg = how

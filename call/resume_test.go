@@ -134,16 +134,22 @@ func (p *peer) progressAt(reason string, t time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// endReason returns the reason of p's end event.
-func (p *peer) endReason() string {
+// ended returns when p's call ended and the reason it gave.
+func (p *peer) ended() (time.Time, string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, ev := range p.evs {
 		if ev.Kind == EventState && ev.State == StateEnded {
-			return ev.Reason
+			return ev.Time, ev.Reason
 		}
 	}
-	return ""
+	return time.Time{}, ""
+}
+
+// endReason returns the reason p's call ended with.
+func (p *peer) endReason() string {
+	_, r := p.ended()
+	return r
 }
 
 // resumeCall runs a call from alice to bob whose signalling goes through a
@@ -298,14 +304,7 @@ func TestSignallingDownCalleeEnds(t *testing.T) {
 			t.Errorf("%s ended %q, want completed", name, r)
 		}
 	}
-	var ended time.Time
-	rc.alice.mu.Lock()
-	for _, ev := range rc.alice.evs {
-		if ev.Kind == EventState && ev.State == StateEnded {
-			ended = ev.Time
-		}
-	}
-	rc.alice.mu.Unlock()
+	ended, _ := rc.alice.ended()
 	at := time.Unix(0, reopened.Load())
 	if reopened.Load() == 0 || ended.Before(at) || ended.Sub(at) > 4*time.Second {
 		t.Errorf("the caller ended %v after the callee could be reached again, want within 4 s", ended.Sub(at))
@@ -480,17 +479,10 @@ func TestSignallingNotBackEnds(t *testing.T) {
 		}
 	}
 	for name, p := range map[string]*peer{"caller": rc.alice, "callee": rc.bob} {
-		if r := p.endReason(); r != signalling.ReasonConnectionLost {
+		ended, r := p.ended()
+		if r != signalling.ReasonConnectionLost {
 			t.Errorf("%s ended %q, want %s", name, r, signalling.ReasonConnectionLost)
 		}
-		var ended time.Time
-		p.mu.Lock()
-		for _, ev := range p.evs {
-			if ev.Kind == EventState && ev.State == StateEnded {
-				ended = ev.Time
-			}
-		}
-		p.mu.Unlock()
 		if d := ended.Sub(rc.broke); d < timeout || d > timeout+calleeMediaSlack+3*time.Second {
 			t.Errorf("%s ended %v after the break, want after the %v media timeout", name, d, timeout)
 		}
