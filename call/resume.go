@@ -194,16 +194,27 @@ func (s *session) onRedialled(r redialResult) *ending {
 const lastResume = 3 * time.Second
 
 // resumeToEnd: the caller ends a call whose signalling connection is down
-// and the callee has to be told; one more attempt to reconnect, so that
-// the callee ends with the caller's reason rather than after its timeout.
+// and the callee has to be told; a last try to reconnect, for lastResume,
+// so that the callee ends with the caller's reason rather than after its
+// timeout.
 func (s *session) resumeToEnd() {
 	if s.role != signalling.Caller || !s.sigDown.Load() || s.readCtx == nil {
 		return
 	}
-	conn, reply, err := s.tryResume(lastResume)
-	if err != nil {
-		s.log.Info("could not reconnect to tell the callee the call ended", "err", err)
-		return
+	var (
+		conn  *signalling.Conn
+		reply signalling.Message
+		err   error
+	)
+	for deadline := time.Now().Add(lastResume); ; time.Sleep(redialFirst) {
+		left := time.Until(deadline)
+		if left <= 0 {
+			s.log.Info("could not reconnect to tell the callee the call ended", "err", err)
+			return
+		}
+		if conn, reply, err = s.tryResume(left); err == nil {
+			break
+		}
 	}
 	if reply.Type != signalling.TypeResumed || s.machine.Resumed() != nil {
 		_ = conn.Close()

@@ -161,6 +161,8 @@ type resumeCall struct {
 	aliceErr, bobErr error
 	bobStats         *Stats
 	broke            time.Time
+	// hangUp ends alice's call as her user would.
+	hangUp context.CancelFunc
 }
 
 func runResumeCall(t *testing.T, ips [2]string, port uint16, acfgEdit, bcfgEdit func(*Config), brk func(*resumeCall)) *resumeCall {
@@ -200,7 +202,10 @@ func runResumeCall(t *testing.T, ips [2]string, port uint16, acfgEdit, bcfgEdit 
 		}
 		inner(ev)
 	}
-	_, rc.aliceErr = Dial(ctx, acfg, bob.target(port+1))
+	dctx, hangUp := context.WithCancel(ctx)
+	defer hangUp()
+	rc.hangUp = hangUp
+	_, rc.aliceErr = Dial(dctx, acfg, bob.target(port+1))
 	select {
 	case <-broken:
 	default:
@@ -486,5 +491,33 @@ func TestSignallingNotBackEnds(t *testing.T) {
 		if d := ended.Sub(rc.broke); d < timeout || d > timeout+calleeMediaSlack+3*time.Second {
 			t.Errorf("%s ended %v after the break, want after the %v media timeout", name, d, timeout)
 		}
+	}
+}
+
+// TestCallerHangsUpWhileDisconnected: the caller hangs up while the
+// signalling connection is down; it reconnects once more to say so, and the
+// callee ends the call completed at once rather than after its timeout.
+func TestCallerHangsUpWhileDisconnected(t *testing.T) {
+	var reopened atomic.Int64
+	rc := runResumeCall(t, [2]string{"127.77.40.21", "127.77.40.22"}, 17948,
+		func(c *Config) { c.Duration = 40 * time.Second },
+		func(c *Config) { c.MediaTimeout = 20 * time.Second }, func(rc *resumeCall) {
+			rc.proxy.refuse.Store(true)
+			rc.proxy.reset()
+			time.AfterFunc(time.Second, rc.hangUp)
+			time.AfterFunc(1500*time.Millisecond, func() {
+				reopened.Store(time.Now().UnixNano())
+				rc.proxy.refuse.Store(false)
+			})
+		})
+	if rc.bobErr != nil {
+		t.Errorf("callee ended with %v, want completed", rc.bobErr)
+	}
+	ended, r := rc.bob.ended()
+	if r != signalling.ReasonCompleted {
+		t.Errorf("callee ended %q, want completed", r)
+	}
+	if at := time.Unix(0, reopened.Load()); reopened.Load() == 0 || ended.Sub(at) > 3*time.Second {
+		t.Errorf("callee ended %v after the caller could reach it again, want within 3 s", ended.Sub(at))
 	}
 }

@@ -162,7 +162,7 @@ func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string,
 		rebuildC:  make(chan struct{}, 1),
 		pathDownC: make(chan struct{}, 1),
 		resumeC:   make(chan resumeRequest),
-		redialC:   make(chan redialResult, 1),
+		redialC:   make(chan redialResult),
 	}
 	nw := cfg.Net
 	if nw == nil {
