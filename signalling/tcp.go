@@ -11,7 +11,7 @@ import (
 const DeadAfter = 15 * time.Second
 
 // keepAlive probes an idle connection: after keepAliveIdle without traffic,
-// every keepAliveInterval.
+// every keepAliveInterval; sooner for a shorter DeadAfter (see keepAlive).
 const (
 	keepAliveIdle     = 5 * time.Second
 	keepAliveInterval = 3 * time.Second
@@ -26,11 +26,19 @@ func watchTCP(c net.Conn, deadAfter time.Duration) error {
 	if !ok {
 		return nil
 	}
-	count := max(1, int(deadAfter/keepAliveInterval))
-	if err := tc.SetKeepAliveConfig(net.KeepAliveConfig{
-		Enable: true, Idle: keepAliveIdle, Interval: keepAliveInterval, Count: count,
-	}); err != nil {
+	if err := tc.SetKeepAliveConfig(keepAlive(deadAfter)); err != nil {
 		return err
 	}
 	return setUserTimeout(tc, deadAfter)
+}
+
+// keepAlive is the probing that notices an idle connection dead about
+// deadAfter after the last packet heard: the first probe after a third of
+// it, then one every fifth (the kernel counts whole seconds), at most
+// keepAliveIdle and keepAliveInterval.
+func keepAlive(deadAfter time.Duration) net.KeepAliveConfig {
+	idle := min(keepAliveIdle, max(time.Second, deadAfter/3))
+	interval := min(keepAliveInterval, max(time.Second, deadAfter/5))
+	return net.KeepAliveConfig{Enable: true, Idle: idle, Interval: interval,
+		Count: max(1, int((deadAfter-idle)/interval)+1)}
 }
