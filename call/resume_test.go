@@ -340,7 +340,7 @@ func (p *pausableSource) ReadFrame(ctx context.Context, pcm []int16) error {
 // caller replaces the signalling connection, resumes and completes the call.
 func TestSilentSignallingReplaced(t *testing.T) {
 	var src *pausableSource
-	rc := runResumeCall(t, [2]string{"127.77.40.9", "127.77.40.10"}, 17944, func(c *Config) { c.Duration = 15 * time.Second },
+	rc := runResumeCall(t, [2]string{"127.77.40.9", "127.77.40.10"}, 17944, func(c *Config) { c.Duration = 12 * time.Second },
 		func(c *Config) {
 			c.WrapSource = func(s media.Source) media.Source {
 				src = &pausableSource{Source: s}
@@ -349,7 +349,7 @@ func TestSilentSignallingReplaced(t *testing.T) {
 		}, func(rc *resumeCall) {
 			rc.proxy.silence()
 			src.paused.Store(true)
-			time.AfterFunc(9*time.Second, func() { src.paused.Store(false) })
+			time.AfterFunc(7500*time.Millisecond, func() { src.paused.Store(false) })
 		})
 	if rc.aliceErr != nil || rc.bobErr != nil {
 		t.Fatalf("caller ended with %v, callee with %v; want both completed", rc.aliceErr, rc.bobErr)
