@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/nftables"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+
+	"github.com/lokicall/lokicall/testnet/netnstest"
 )
 
 // TestSilentlyDeadConnectionNoticed: in a network namespace of its own, a
@@ -21,20 +19,7 @@ import (
 // side only waiting to receive both see the connection fail, through
 // TCP_USER_TIMEOUT and keepalive, instead of waiting forever.
 func TestSilentlyDeadConnectionNoticed(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, nftables)")
-	}
-	runtime.LockOSThread() // never unlocked: the thread dies with its namespace
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		t.Skipf("unshare: %v", err)
-	}
-	lo, err := netlink.LinkByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkSetUp(lo); err != nil {
-		t.Fatal(err)
-	}
+	netnstest.Enter(t)
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
