@@ -57,6 +57,7 @@ func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error
 		_ = conn.Close()
 		return nil, err
 	}
+	s.redialTo, s.dialer = netip.AddrPortFrom(ip, port), dialer
 	sdp, err := s.localDescription(webrtc.SDPTypeOffer)
 	if err == nil {
 		err = s.send(signalling.Message{Type: signalling.TypeOffer, From: cfg.Node.Address.String(), SDP: sdp, Mode: string(s.mode), Ptime: s.ptime()})

@@ -60,6 +60,7 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var (
+		calls   signalling.Calls
 		busy    atomic.Bool
 		mu      sync.Mutex
 		ended   int
@@ -73,7 +74,8 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 			}
 			return lc.Resolver.LookupAddr(ctx, remote)
 		},
-		Busy: busy.Load,
+		Busy:  busy.Load,
+		Calls: &calls,
 		OnBusy: func(caller lokinet.Address) {
 			lc.Events.emit(Event{Kind: EventMissed, Peer: caller.String(), Reason: signalling.ReasonBusy,
 				Message: "missed call from " + caller.String() + ": you were in another call"})
@@ -87,7 +89,7 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 				_ = in.Conn.CloseLinger(ctx, signallingLinger)
 				return
 			}
-			stats, err := answer(sctx, &lc, in)
+			stats, err := answer(sctx, &lc, in, &calls)
 			busy.Store(false)
 			if lc.OnCallEnd != nil {
 				lc.OnCallEnd(stats, err)
@@ -131,7 +133,7 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 
 // answer runs one incoming call on the callee's side: ICE and DTLS connect
 // while the policy decides, media starts on accept.
-func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*Stats, error) {
+func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming, calls *signalling.Calls) (*Stats, error) {
 	start := time.Now()
 	cfg := &lc.Config
 	cfg.Events.emit(Event{Kind: EventCaller, CallID: in.Offer.CallID, Peer: in.Caller.String()})
@@ -162,6 +164,10 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 		_ = in.Conn.Close()
 		return nil, err
 	}
+	// A caller whose signalling connection breaks may resume the call on a
+	// new one; once the call is over, a resume gets its end.
+	ended := calls.Add(in.Offer.CallID, in.Caller, s)
+	defer func() { ended(signalling.Refusal{Type: signalling.TypeHangup, Reason: s.endReason}) }()
 	if err := s.machine.Received(signalling.TypeOffer); err != nil {
 		return s.finish(ending{err: fmt.Errorf("%w: %w", ErrProtocol, err), reason: signalling.ReasonProtocolError, notify: signalling.TypeReject})
 	}

@@ -69,6 +69,8 @@ type callState struct {
 	// recovery is the restart state (the caller's restarts, the callee's
 	// requests).
 	recovery recovery
+	// sig is the state of the signalling connection.
+	sig sigState
 }
 
 // run drives the session until the call ends, then releases everything and
@@ -77,8 +79,8 @@ type callState struct {
 func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, error) {
 	rctx, stopRead := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRead()
-	s.readStarted = true
-	go s.readLoop(rctx)
+	s.readCtx = rctx
+	s.startReading()
 
 	s.loop = callState{decisions: decisions}
 	s.waitFor(s.currentPath())
@@ -104,6 +106,9 @@ func (s *session) events(ctx context.Context) ending {
 		case <-ctx.Done():
 			e = s.onCancel(ctx)
 		case in := <-s.inbox:
+			if in.conn != s.signallingConn() {
+				break // from a connection the call has left
+			}
 			if in.err != nil {
 				e = s.onConnectionError(in.err)
 			} else if e = s.onMessage(ctx, in.msg); e != nil && e.notify == "" {
@@ -139,6 +144,14 @@ func (s *session) events(ctx context.Context) ending {
 			e = s.onRebuild()
 		case <-s.pathDownC:
 			s.onPathDown()
+		case r := <-s.resumeC:
+			s.onResumeRequest(r)
+		case r := <-s.redialC:
+			e = s.onRedialled(r)
+		case <-l.sig.limit:
+			e = s.onSignallingTimeout()
+		case <-l.sig.answerBy:
+			s.onRestartUnanswered()
 		}
 		if e != nil {
 			return *e
@@ -161,8 +174,15 @@ func (s *session) onCancel(ctx context.Context) *ending {
 	return hangUp(ctx.Err(), signalling.ReasonCancelled)
 }
 
-// onConnectionError: the signalling connection ended or sent garbage.
+// onConnectionError: the signalling connection ended or sent garbage. An
+// established call waits for a new connection (resume.go).
 func (s *session) onConnectionError(err error) *ending {
+	switch {
+	case errors.Is(err, signalling.ErrMalformed), errors.Is(err, signalling.ErrFrameTooLarge), errors.Is(err, signalling.ErrVersion):
+	case s.machine.Established():
+		s.onSignallingLost(err)
+		return nil
+	}
 	switch {
 	case errors.Is(err, io.EOF):
 		return &ending{err: ErrConnectionLost, reason: signalling.ReasonConnectionLost}
@@ -506,9 +526,12 @@ func (s *session) reportActive() {
 // finish tells the peer if needed, collects statistics, releases everything
 // and emits the end of the call.
 func (s *session) finish(e ending) (*Stats, error) {
+	s.endReason = e.reason
+	s.closeDone.Do(func() { close(s.readDone) })
 	stats := s.collectStats()
 	s.stopTone()
 	if e.notify != "" {
+		s.resumeToEnd()
 		if err := s.send(signalling.Message{Type: e.notify, Reason: e.reason}); err != nil {
 			s.log.Debug("could not tell peer the call ended", "err", err)
 		}
@@ -551,21 +574,22 @@ const signallingLinger = 2 * time.Second
 // message in flight: it half-closes, keeps reading (and discarding) until the
 // peer closes too or signallingLinger passes, then closes.
 func (s *session) closeSignalling() {
-	if err := s.conn.CloseWrite(); err == nil && s.readStarted {
+	conn := s.signallingConn()
+	if err := conn.CloseWrite(); err == nil && s.readStarted {
 		timeout := time.NewTimer(signallingLinger)
 		defer timeout.Stop()
 	drain:
 		for {
 			select {
 			case <-s.inbox:
-			case <-s.readDone:
+			case <-s.readerDone:
 				break drain
 			case <-timeout.C:
 				break drain
 			}
 		}
 	}
-	_ = s.conn.Close()
+	_ = conn.Close()
 }
 
 // fallBack moves the caller's media to the fallback mode: announced first,
@@ -612,6 +636,12 @@ func (s *session) sendAnswer() error {
 		return err
 	}
 	if err := s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp, Mode: string(s.mode), Ptime: s.ptime()}); err != nil {
+		if errors.Is(err, errSignallingDown) {
+			// Lost with the connection; resuming drops the restart
+			// it answered, and the caller restarts again.
+			s.log.Warn("could not answer", "err", err)
+			return nil
+		}
 		return err
 	}
 	return s.localDescriptionSent()

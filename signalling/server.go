@@ -64,6 +64,12 @@ type Server struct {
 	// context ends when Serve is returning; Serve waits for Handle to return.
 	Handle func(ctx context.Context, in *Incoming)
 
+	// Calls holds the calls a resume may join: the Server hands a resume
+	// to the call with its ID only if that call's peer is the caller
+	// Identify names. Nil refuses every resume with ReasonNoSuchCall. Busy
+	// does not apply to resumes.
+	Calls *Calls
+
 	// FirstMessageTimeout bounds the wait for the offer on a new connection,
 	// and for each probe after the first on a probing one. Zero or less
 	// means DefaultFirstMessageTimeout.
@@ -84,16 +90,26 @@ type Server struct {
 	Logger *slog.Logger
 }
 
-// Incoming is a call offered to a Server.
+// Incoming is a call offered to a Server, or a new connection for a call
+// going on (a resume).
 type Incoming struct {
 	// Conn is the signalling connection, for the rest of the call.
 	Conn *Conn
-	// Offer is the first message; its Type is TypeOffer.
+	// Offer is the first message; its Type is TypeOffer or TypeResume.
 	Offer Message
 	// Caller is the caller's address as Identify established it.
 	Caller lokinet.Address
 	// Remote is the caller's IP and port in this node's view.
 	Remote netip.AddrPort
+}
+
+// Refusal is how a Server turns a connection away: a reject, busy or
+// hangup message with its reason.
+type Refusal struct {
+	// Type is the message sent: TypeReject, TypeBusy or TypeHangup.
+	Type Type
+	// Reason is the message's reason, such as ReasonNoSuchCall.
+	Reason string
 }
 
 // Serve accepts connections until ctx ends, which returns nil, or the
@@ -102,11 +118,12 @@ type Incoming struct {
 // every connection goroutine (and so every Handle call) to return.
 //
 // Per connection it reads the first message within FirstMessageTimeout; it
-// must be an offer. Input that is malformed, oversized, out of order or late
-// is logged at warn level with the remote address and that connection is
-// closed; the Server keeps serving. An offer whose caller cannot be
-// identified, or whose From differs from the identified address, is refused
-// with reject; while Busy, with busy.
+// must be an offer or a resume. Input that is malformed, oversized, out of
+// order or late is logged at warn level with the remote address and that
+// connection is closed; the Server keeps serving. An offer or resume whose
+// caller cannot be identified, or whose From differs from the identified
+// address, is refused with reject; an offer while Busy, with busy; a resume
+// as Calls decides.
 func (s *Server) Serve(ctx context.Context) error {
 	if s.Listener == nil {
 		return fmt.Errorf("%w: Server.Listener is nil", ErrConfig)
@@ -219,8 +236,8 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, offered func()) {
 		return
 	}
 	log = log.With("call_id", offer.CallID)
-	if offer.Type != TypeOffer && offer.Type != TypeProbe {
-		log.Warn("signalling: dropping connection: first message is not an offer or probe", "type", offer.Type)
+	if offer.Type != TypeOffer && offer.Type != TypeProbe && offer.Type != TypeResume {
+		log.Warn("signalling: dropping connection: first message is not an offer, probe or resume", "type", offer.Type)
 		return
 	}
 
@@ -242,8 +259,19 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, offered func()) {
 		return
 	}
 	if offer.From != "" && offer.From != caller.String() {
-		log.Warn("signalling: refusing call: claimed caller differs from the connection's", "from", offer.From)
+		log.Warn("signalling: refusing call: claimed caller differs from the connection's", "type", offer.Type, "from", offer.From)
 		s.refuse(ctx, log, c, offer, TypeReject, ReasonCallerIDMismatch)
+		return
+	}
+	in := &Incoming{Conn: c, Offer: offer, Caller: caller, Remote: remote}
+	if offer.Type == TypeResume {
+		if r := s.Calls.resume(ctx, in); r != nil {
+			log.Warn("signalling: refusing resume", "refusal", r.Type, "reason", r.Reason)
+			s.refuse(ctx, log, c, offer, r.Type, r.Reason)
+			return
+		}
+		handed = true
+		offered()
 		return
 	}
 	if s.Busy != nil && s.Busy() {
@@ -256,7 +284,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, offered func()) {
 	}
 	handed = true
 	offered()
-	s.Handle(ctx, &Incoming{Conn: c, Offer: offer, Caller: caller, Remote: remote})
+	s.Handle(ctx, in)
 }
 
 // answerProbes answers first, a probe from caller, and the probes that
