@@ -114,6 +114,11 @@ type Config struct {
 	WrapSource func(media.Source) media.Source
 	WrapSink   func(media.Sink) media.Sink
 
+	// WatchLokinet follows Lokinet's interface (Node.Interface) during a
+	// call, to notice a daemon restart (the interface goes away and comes
+	// back); nil means lokinet.WatchInterface.
+	WatchLokinet func(ctx context.Context, iface string) (<-chan lokinet.InterfaceState, error)
+
 	// Events receives the call's events; nil drops them.
 	Events Emitter
 	// Logger receives diagnostics; nil discards them.

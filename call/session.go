@@ -68,7 +68,10 @@ type session struct {
 	draining *mediaPath
 	// peerIP is this node's view of the peer's Lokinet IP (under mu): the
 	// signalling connection's, or the one a later lookup found.
-	peerIP   netip.Addr
+	peerIP netip.Addr
+	// node is this node as Lokinet shows it (under mu): Config.Node, or
+	// what a lookup found after the daemon restarted.
+	node     lokinet.Node
 	receiver *media.Receiver // under mu
 	playout  playoutStream   // under mu
 	decoder  *media.Decoder
@@ -94,6 +97,8 @@ type session struct {
 	resolvedC chan resolved
 	rebuildC  chan struct{}
 	pathDownC chan struct{}
+	// rediscovered carries the node found again after a daemon restart.
+	rediscovered chan rediscovery
 
 	inbox    chan inbound
 	readDone chan struct{}
@@ -127,6 +132,7 @@ func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string,
 		machine:   signalling.NewMachine(role, callID),
 		peer:      peer,
 		peerIP:    peerIP,
+		node:      cfg.Node,
 		start:     start,
 		log:       cfg.logger().With("call", callID, "peer", peer.String()),
 		emit:      cfg.Events,
@@ -138,6 +144,8 @@ func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string,
 		resolvedC: make(chan resolved, 1),
 		rebuildC:  make(chan struct{}, 1),
 		pathDownC: make(chan struct{}, 1),
+
+		rediscovered: make(chan rediscovery, 1),
 	}
 	nw := cfg.Net
 	if nw == nil {
