@@ -144,6 +144,8 @@ func TestEndSentences(t *testing.T) {
 		{callEnd{peer: "bob", talked: 83 * time.Second}, "call with bob ended after 1:23", exitOK},
 		{callEnd{peer: "bob", err: fmt.Errorf("%w: no audio for 1m0s", call.ErrMediaLost), reason: "media-lost", talked: 83 * time.Second},
 			"the audio with bob stopped and did not come back; the call ended after 1:23", exitMediaFailed},
+		{callEnd{peer: "bob", err: fmt.Errorf("%w: no audio for 59s", call.ErrLokinetRestarted), reason: "lokinet-restarted", talked: 83 * time.Second},
+			"Lokinet restarted and the audio with bob did not come back; the call ended after 1:23", exitMediaFailed},
 	}
 	for _, tc := range caller {
 		msg, err := callerSentence(tc.e)
@@ -165,6 +167,8 @@ func TestEndSentences(t *testing.T) {
 		{callEnd{peer: "alice", talked: 5 * time.Second, userHung: true}, "you hung up; the call with alice lasted 0:05", call.OutcomeAnswered},
 		{callEnd{peer: "alice", err: fmt.Errorf("%w: x", call.ErrMediaLost), reason: "media-lost", talked: 5 * time.Second},
 			"the audio with alice stopped and did not come back; the call ended after 0:05", call.OutcomeFailed},
+		{callEnd{peer: "alice", err: fmt.Errorf("%w: x", call.ErrLokinetRestarted), reason: "lokinet-restarted", talked: 5 * time.Second},
+			"Lokinet restarted and the audio with alice did not come back; the call ended after 0:05", call.OutcomeFailed},
 		// Accepted, then failed before audio: answered (and failed), never
 		// a missed call.
 		{callEnd{peer: "alice", err: fmt.Errorf("%w: the caller hung up before audio started (completed)", call.ErrMediaFailed), reason: "completed"},
