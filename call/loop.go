@@ -138,8 +138,6 @@ func (s *session) events(ctx context.Context) ending {
 			s.onResumed(r)
 		case res := <-s.resolvedC:
 			e = s.onResolved(res)
-		case <-s.rebuildC:
-			e = s.onRebuild()
 		case <-s.pathDownC:
 			s.onPathDown()
 		case st, ok := <-l.lokinet.states:

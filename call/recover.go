@@ -288,29 +288,6 @@ func (s *session) recovered() {
 	s.loop.lokinet.restarted = s.loop.lokinet.down
 }
 
-// RecoverPath asks the call to rebuild its media path whole now: a new
-// endpoint (socket) and DTLS session, for when the old socket is dead (the
-// Lokinet interface went away and came back). It is safe from any
-// goroutine. The caller restarts at once, without waiting for the backoff;
-// on the callee it does nothing, since every restart the caller sends
-// already builds a new path on both sides.
-func (s *session) RecoverPath() {
-	select {
-	case s.rebuildC <- struct{}{}:
-	default:
-	}
-}
-
-// onRebuild: RecoverPath was called.
-func (s *session) onRebuild() *ending {
-	if s.role != signalling.Caller || s.loop.phase != phaseActive {
-		return nil
-	}
-	s.loop.recovery.next = time.Time{}
-	s.maybeRestart(time.Now())
-	return nil
-}
-
 // onPathDown: ICE reported the path disconnected or failed while audio
 // runs. The caller restarts without waiting for the recovery grace.
 func (s *session) onPathDown() {

@@ -93,9 +93,8 @@ type session struct {
 	// network stack that reports to it.
 	inbound  inboundWatch
 	mediaNet transport.Net
-	// resolvedC, rebuildC and pathDownC carry recovery events to the loop.
+	// resolvedC and pathDownC carry recovery events to the loop.
 	resolvedC chan resolved
-	rebuildC  chan struct{}
 	pathDownC chan struct{}
 	// rediscovered carries the node found again after a daemon restart.
 	rediscovered chan rediscovery
@@ -142,7 +141,6 @@ func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string,
 		mediaDone: make(chan error, 1),
 		resumed:   make(chan resumption, 4),
 		resolvedC: make(chan resolved, 1),
-		rebuildC:  make(chan struct{}, 1),
 		pathDownC: make(chan struct{}, 1),
 
 		rediscovered: make(chan rediscovery, 1),
