@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/lokicall/lokicall/lokinet"
@@ -41,6 +42,8 @@ type daemonWatch struct {
 	ctx context.Context
 	// states carries the interface's states; nil when not watched.
 	states <-chan lokinet.InterfaceState
+	// prefix is the interface's address as last seen up.
+	prefix netip.Prefix
 	// down: the interface is away.
 	down bool
 	// restarted: the daemon went away during the current interruption
@@ -83,6 +86,7 @@ func (s *session) watchLokinet(ctx context.Context) {
 			s.log.Warn("Lokinet's interface is not up; not watching it", "interface", name)
 			return
 		}
+		w.prefix = st.Prefix
 	case <-ctx.Done():
 		return
 	}
@@ -104,9 +108,9 @@ func (s *session) onLokinet(st lokinet.InterfaceState, ok bool) {
 		s.emit.emit(Event{Kind: EventProgress, CallID: s.callID, Peer: s.peer.String(), Reason: ProgressLokinetDown,
 			Message: fmt.Sprintf("Lokinet's interface %s went away (the daemon stopped); waiting for it for up to %v",
 				node.Interface, s.cfg.mediaTimeout())})
-	case st.Up && (w.down || st.Prefix.Addr() != node.IP):
+	case st.Up && (w.down || st.Prefix != w.prefix):
 		// Back, or back so quickly that only the address changed.
-		w.down, w.restarted = false, true
+		w.down, w.restarted, w.prefix = false, true, st.Prefix
 		s.log.Info("Lokinet's interface is back", "interface", node.Interface, "prefix", st.Prefix)
 		s.rediscover()
 	}

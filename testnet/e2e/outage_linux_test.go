@@ -296,14 +296,14 @@ func tail(s string, n int) string {
 	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }
 
-// TestOnionNetworkInNamespacesOutage is issue 8's outage check in the
-// emulated network, with real lokicall processes: one call with alice's
+// TestOnionNetworkInNamespacesOutage is the outage check in the emulated
+// network, with real lokicall processes: one call with alice's
 // onion traffic cut for 8 s and later for 40 s (lokinet-emu ctl cut), one
-// with alice's daemon restarted mid-call (ctl restart). On each side, the
+// with alice's and then bob's daemon restarted (ctl restart). On each side, the
 // interruption must appear in --json within 2 s of the outage, audio must
 // be back within 3 s of the network's return, and the call must complete.
-// After the restart alice's lokicall must also say that Lokinet went away
-// (lokinet-down within 2 s) and came back (lokinet-back). LOKICALL_E2E=1 and
+// After each restart that side's lokicall must also say that Lokinet went
+// away (lokinet-down within 2 s) and came back (lokinet-back). LOKICALL_E2E=1 and
 // root run it (make e2e).
 func TestOnionNetworkInNamespacesOutage(t *testing.T) {
 	tb := newTestbed(t)
@@ -345,27 +345,36 @@ func TestOnionNetworkInNamespacesOutage(t *testing.T) {
 		checkOutages(t, callee, outages)
 	})
 
-	t.Run("daemon restart", func(t *testing.T) {
+	t.Run("daemon restarts", func(t *testing.T) {
 		const (
-			talk = 30 * time.Second
+			talk = 45 * time.Second
 			down = 3 * time.Second
 		)
 		caller, callee := start(t, 7788, talk)
+		// restart restarts name's daemon and returns once it is back
+		// with a path: the network is back then.
+		restart := func(name string) outage {
+			from := len(strings.Split(nodes[name].log(), "\n")) - 1
+			at := time.Now()
+			tb.ctlCmd(t, name, "restart", "-down", down.String())
+			nodes[name].wait(t, regexp.MustCompile(`msg="daemon restarted"`), from, down+10*time.Second)
+			nodes[name].wait(t, reBuilt, from, 15*time.Second)
+			back := time.Now()
+			t.Logf("%s's daemon back with a path %v after the restart", name, back.Sub(at).Round(time.Millisecond))
+			return outage{name + "'s daemon restart", at, back}
+		}
+		// The caller's daemon, then the callee's, in one call.
 		time.Sleep(5 * time.Second)
-		from := len(strings.Split(nodes["alice"].log(), "\n")) - 1
-		at := time.Now()
-		tb.ctlCmd(t, "alice", "restart", "-down", down.String())
-		// The network is back once the restarted daemon has a path.
-		nodes["alice"].wait(t, regexp.MustCompile(`msg="daemon restarted"`), from, down+10*time.Second)
-		nodes["alice"].wait(t, reBuilt, from, 15*time.Second)
-		back := time.Now()
-		t.Logf("alice's daemon back with a path %v after the restart", back.Sub(at).Round(time.Millisecond))
+		outages := []outage{restart("alice")}
+		time.Sleep(8 * time.Second)
+		outages = append(outages, restart("bob"))
 		checkCompleted(t, caller, talk+20*time.Second)
 		checkCompleted(t, callee, 15*time.Second)
-		outages := []outage{{"daemon restart", at, back}}
 		checkOutages(t, caller, outages)
 		checkOutages(t, callee, outages)
-		checkProgress(t, caller, "lokinet-down", at, 2*time.Second)
-		checkProgress(t, caller, "lokinet-back", at, down+10*time.Second)
+		for i, p := range []*lokicallProc{caller, callee} {
+			checkProgress(t, p, "lokinet-down", outages[i].start, 2*time.Second)
+			checkProgress(t, p, "lokinet-back", outages[i].start, down+10*time.Second)
+		}
 	})
 }
