@@ -157,7 +157,7 @@ func checkDaemonBack(t *testing.T, name string, p *peer, restarted bool, stopped
 func TestDaemonRestartCaller(t *testing.T) {
 	alice, bob, aerr, berr, stopped, back := runDaemonRestart(t, daemonRestart{
 		ips: [2]string{"127.77.41.1", "127.77.41.2"}, subnet: "10.77.41", port: 17841,
-		newSelf: "127.77.41.11", newPeer: "127.77.41.12", down: 2 * time.Second, talk: 10 * time.Second,
+		newSelf: "127.77.41.11", newPeer: "127.77.41.12", down: 2 * time.Second, talk: 8 * time.Second,
 	})
 	if aerr != nil || berr != nil {
 		t.Fatalf("caller: %v; callee: %v; want both to complete", aerr, berr)
@@ -175,7 +175,7 @@ func TestDaemonRestartCaller(t *testing.T) {
 func TestDaemonRestartCallee(t *testing.T) {
 	alice, bob, aerr, berr, stopped, back := runDaemonRestart(t, daemonRestart{
 		ips: [2]string{"127.77.42.1", "127.77.42.2"}, subnet: "10.77.42", port: 17842, callee: true,
-		newSelf: "127.77.42.12", newPeer: "127.77.42.11", down: 2 * time.Second, talk: 10 * time.Second,
+		newSelf: "127.77.42.12", newPeer: "127.77.42.11", down: 2 * time.Second, talk: 8 * time.Second,
 	})
 	if aerr != nil || berr != nil {
 		t.Fatalf("caller: %v; callee: %v; want both to complete", aerr, berr)
