@@ -26,6 +26,9 @@ func inFreshNamespace(t *testing.T) bool {
 	if err != nil {
 		t.Skip("needs unshare(1)")
 	}
+	if out, err := exec.Command(unshare, "-n", "true").CombinedOutput(); err != nil {
+		t.Skipf("cannot make a network namespace here: %v %s", err, out)
+	}
 	cmd := exec.Command(unshare, "-n", os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(), "LOKINET_WATCH_NETNS=1")
 	out, err := cmd.CombinedOutput()
