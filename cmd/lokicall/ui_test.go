@@ -309,6 +309,17 @@ func TestStatusLineInterruption(t *testing.T) {
 	if line := s.line(start.Add(14 * time.Second)); !strings.HasPrefix(line, want) {
 		t.Errorf("status line %q, want it to start with %q", line, want)
 	}
+	// This node's Lokinet goes away, then comes back.
+	s.event(call.Event{Kind: call.EventProgress, Peer: peer, Time: start.Add(14 * time.Second), Reason: call.ProgressLokinetDown})
+	want = "⚠ no audio from " + shortAddress(peer) + " for 4s — waiting for Lokinet to come back"
+	if line := s.line(start.Add(14 * time.Second)); !strings.HasPrefix(line, want) {
+		t.Errorf("status line %q, want it to start with %q", line, want)
+	}
+	s.event(call.Event{Kind: call.EventProgress, Peer: peer, Time: start.Add(14 * time.Second), Reason: call.ProgressLokinetBack})
+	want = "⚠ no audio from " + shortAddress(peer) + " for 4s — reconnecting"
+	if line := s.line(start.Add(14 * time.Second)); !strings.HasPrefix(line, want) {
+		t.Errorf("status line %q once Lokinet is back, want it to start with %q", line, want)
+	}
 	s.event(call.Event{Kind: call.EventInterruption, Peer: peer, Time: start.Add(15 * time.Second),
 		Interruption: &call.Interruption{Phase: call.InterruptionEnded, GapMS: 5000}})
 	if line := s.line(start.Add(16 * time.Second)); !strings.HasPrefix(line, "● active 0:16") {
