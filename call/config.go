@@ -120,6 +120,10 @@ type Config struct {
 	// rings this caller, then the busy or declined tone if it ends so.
 	// Nil plays none; other outputs (files, null) never get them.
 	Tones *tones.Plan
+	// WatchLokinet follows Lokinet's interface (Node.Interface) during a
+	// call, to notice a daemon restart (the interface goes away and comes
+	// back); nil means lokinet.WatchInterface.
+	WatchLokinet func(ctx context.Context, iface string) (<-chan lokinet.InterfaceState, error)
 
 	// Events receives the call's events; nil drops them.
 	Events Emitter

@@ -47,8 +47,7 @@ func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error
 	log.Debug("resolved", "ip", ip, "peer", peer)
 
 	cfg.Events.emit(Event{Kind: EventState, State: StateConnecting, Peer: peer.String()})
-	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: cfg.Node.IP.AsSlice()}}
-	conn, err := signalling.Dial(ctx, dialer, netip.AddrPortFrom(ip, port), signalling.ConnOptions{Logger: log})
+	conn, err := signalling.Dial(ctx, nodeDialer(cfg.Node), netip.AddrPortFrom(ip, port), signalling.ConnOptions{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("%w: signalling to %s port %d: %w", ErrUnreachable, peer, port, err)
 	}
@@ -57,7 +56,7 @@ func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error
 		_ = conn.Close()
 		return nil, err
 	}
-	s.redialTo, s.dialer = netip.AddrPortFrom(ip, port), dialer
+	s.redialTo = netip.AddrPortFrom(ip, port)
 	sdp, err := s.localDescription(webrtc.SDPTypeOffer)
 	if err == nil {
 		err = s.send(signalling.Message{Type: signalling.TypeOffer, From: cfg.Node.Address.String(), SDP: sdp, Mode: string(s.mode), Ptime: s.ptime()})
@@ -114,4 +113,10 @@ func hasTURN(servers []ice.Server) bool {
 		}
 	}
 	return false
+}
+
+// nodeDialer dials from node's Lokinet address, so that signalling leaves
+// only through Lokinet's interface.
+func nodeDialer(node lokinet.Node) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: node.IP.AsSlice()}}
 }

@@ -71,6 +71,8 @@ type callState struct {
 	recovery recovery
 	// sig is the state of the signalling connection.
 	sig sigState
+	// lokinet follows the Lokinet daemon (its interface).
+	lokinet daemonWatch
 }
 
 // run drives the session until the call ends, then releases everything and
@@ -83,6 +85,7 @@ func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, e
 	s.startReading()
 
 	s.loop = callState{decisions: decisions}
+	s.watchLokinet(rctx)
 	s.waitFor(s.currentPath())
 	if s.role == signalling.Caller {
 		// The callee ends ringing itself; the caller waits a little longer
@@ -140,8 +143,6 @@ func (s *session) events(ctx context.Context) ending {
 			s.onResumed(r)
 		case res := <-s.resolvedC:
 			e = s.onResolved(res)
-		case <-s.rebuildC:
-			e = s.onRebuild()
 		case <-s.pathDownC:
 			s.onPathDown()
 		case r := <-s.resumeC:
@@ -152,6 +153,10 @@ func (s *session) events(ctx context.Context) ending {
 			e = s.onSignallingTimeout()
 		case <-l.sig.answerBy:
 			s.onRestartUnanswered()
+		case st, ok := <-l.lokinet.states:
+			s.onLokinet(st, ok)
+		case r := <-s.rediscovered:
+			s.onRediscovered(r)
 		}
 		if e != nil {
 			return *e
@@ -434,6 +439,8 @@ func (s *session) onHangup(reason string) *ending {
 		return &ending{err: fmt.Errorf("%w: the peer's media path failed", ErrMediaFailed), reason: reason}
 	case reason == signalling.ReasonMediaLost:
 		return &ending{err: fmt.Errorf("%w: the peer heard no audio for too long", ErrMediaLost), reason: reason}
+	case reason == signalling.ReasonLokinetRestarted:
+		return &ending{err: fmt.Errorf("%w: the peer's Lokinet went away and the audio did not come back", ErrLokinetRestarted), reason: reason}
 	case s.loop.phase == phaseActive:
 		return &ending{reason: reason}
 	case s.role == signalling.Callee && s.loop.phase == phaseAccepted:

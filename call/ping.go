@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -125,8 +124,7 @@ func Ping(ctx context.Context, pc PingConfig, target lokinet.Target) (*PingResul
 	}
 
 	start = time.Now()
-	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: pc.Node.IP.AsSlice()}}
-	conn, err := signalling.Dial(ctx, dialer, netip.AddrPortFrom(ip, port), signalling.ConnOptions{Logger: log})
+	conn, err := signalling.Dial(ctx, nodeDialer(pc.Node), netip.AddrPortFrom(ip, port), signalling.ConnOptions{Logger: log})
 	if err != nil {
 		return res, fmt.Errorf("%w: signalling to %s port %d: %w", ErrUnreachable, peer, port, err)
 	}

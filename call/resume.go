@@ -143,13 +143,14 @@ func (s *session) redial() {
 	}
 }
 
-// tryResume dials the callee's signalling port, sends resume and reads the
-// callee's reply, all within timeout.
+// tryResume dials the callee's signalling port from the node's current
+// Lokinet address (a restarted daemon may have given it a new one), sends
+// resume and reads the callee's reply, all within timeout.
 func (s *session) tryResume(timeout time.Duration) (*signalling.Conn, signalling.Message, error) {
 	ctx, cancel := context.WithTimeout(s.readCtx, timeout)
 	defer cancel()
 	to := netip.AddrPortFrom(s.remoteIP(), s.redialTo.Port())
-	conn, err := signalling.Dial(ctx, s.dialer, to, signalling.ConnOptions{Logger: s.log})
+	conn, err := signalling.Dial(ctx, nodeDialer(s.localNode()), to, signalling.ConnOptions{Logger: s.log})
 	if err != nil {
 		return nil, signalling.Message{}, err
 	}

@@ -73,7 +73,10 @@ type session struct {
 	draining *mediaPath
 	// peerIP is this node's view of the peer's Lokinet IP (under mu): the
 	// signalling connection's, or the one a later lookup found.
-	peerIP   netip.Addr
+	peerIP netip.Addr
+	// node is this node as Lokinet shows it (under mu): Config.Node, or
+	// what a lookup found after the daemon restarted.
+	node     lokinet.Node
 	receiver *media.Receiver // under mu
 	playout  playoutStream   // under mu
 	decoder  *media.Decoder
@@ -95,10 +98,11 @@ type session struct {
 	// network stack that reports to it.
 	inbound  inboundWatch
 	mediaNet transport.Net
-	// resolvedC, rebuildC and pathDownC carry recovery events to the loop.
+	// resolvedC and pathDownC carry recovery events to the loop.
 	resolvedC chan resolved
-	rebuildC  chan struct{}
 	pathDownC chan struct{}
+	// rediscovered carries the node found again after a daemon restart.
+	rediscovered chan rediscovery
 
 	inbox chan inbound
 	// readDone is closed when the session finishes: it reads no more.
@@ -118,10 +122,9 @@ type session struct {
 	// redialC the caller's new connections.
 	resumeC chan resumeRequest
 	redialC chan redialResult
-	// redialTo and dialer reach the callee's signalling port again
+	// redialTo is the callee's signalling port, dialled again to resume
 	// (caller only).
 	redialTo netip.AddrPort
-	dialer   signalling.ContextDialer
 	// endReason is the reason the call ended with, once it has.
 	endReason string
 
@@ -157,6 +160,7 @@ func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string,
 		machine:   signalling.NewMachine(role, callID),
 		peer:      peer,
 		peerIP:    peerIP,
+		node:      cfg.Node,
 		start:     start,
 		log:       cfg.logger().With("call", callID, "peer", peer.String()),
 		emit:      cfg.Events,
@@ -166,10 +170,11 @@ func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string,
 		mediaDone: make(chan error, 1),
 		resumed:   make(chan resumption, 4),
 		resolvedC: make(chan resolved, 1),
-		rebuildC:  make(chan struct{}, 1),
 		pathDownC: make(chan struct{}, 1),
 		resumeC:   make(chan resumeRequest),
 		redialC:   make(chan redialResult),
+
+		rediscovered: make(chan rediscovery, 1),
 	}
 	nw := cfg.Net
 	if nw == nil {

@@ -74,7 +74,7 @@ func callerSentence(e callEnd) (string, error) {
 	case errors.Is(e.err, call.ErrConnectionLost):
 		msg = "lost the connection to " + p
 	case errors.Is(e.err, call.ErrMediaLost):
-		msg = fmt.Sprintf("the audio with %s stopped and did not come back; the call ended after %s", p, clock(e.talked))
+		msg = mediaLostSentence(e)
 	default:
 		return "", e.err
 	}
@@ -110,7 +110,7 @@ func calleeSentence(e callEnd) (string, call.Outcome) {
 		return "lost the connection to " + p, out
 	}
 	if errors.Is(e.err, call.ErrMediaLost) {
-		return fmt.Sprintf("the audio with %s stopped and did not come back; the call ended after %s", p, clock(e.talked)), out
+		return mediaLostSentence(e), out
 	}
 	return fmt.Sprintf("call from %s failed: %v", p, e.err), out
 }
@@ -125,4 +125,12 @@ func answeredSentence(e callEnd) string {
 		return fmt.Sprintf("%s hung up; the call lasted %s", e.peer, clock(e.talked))
 	}
 	return fmt.Sprintf("call with %s ended after %s", e.peer, clock(e.talked))
+}
+
+// mediaLostSentence describes a call whose audio did not come back.
+func mediaLostSentence(e callEnd) string {
+	if errors.Is(e.err, call.ErrLokinetRestarted) {
+		return fmt.Sprintf("Lokinet restarted and the audio with %s did not come back; the call ended after %s", e.peer, clock(e.talked))
+	}
+	return fmt.Sprintf("the audio with %s stopped and did not come back; the call ended after %s", e.peer, clock(e.talked))
 }

@@ -146,6 +146,8 @@ func TestEndSentences(t *testing.T) {
 		{callEnd{peer: "bob", talked: 8 * time.Second, userHung: true, by: call.EndedByLocal}, "you hung up; the call with bob lasted 0:08", exitOK},
 		{callEnd{peer: "bob", err: fmt.Errorf("%w: no audio for 1m0s", call.ErrMediaLost), reason: "media-lost", talked: 83 * time.Second},
 			"the audio with bob stopped and did not come back; the call ended after 1:23", exitMediaFailed},
+		{callEnd{peer: "bob", err: fmt.Errorf("%w: no audio for 59s", call.ErrLokinetRestarted), reason: "lokinet-restarted", talked: 83 * time.Second},
+			"Lokinet restarted and the audio with bob did not come back; the call ended after 1:23", exitMediaFailed},
 	}
 	for _, tc := range caller {
 		msg, err := callerSentence(tc.e)
@@ -168,6 +170,8 @@ func TestEndSentences(t *testing.T) {
 		{callEnd{peer: "alice", talked: 5 * time.Second, by: call.EndedByPeer}, "alice hung up; the call lasted 0:05", call.OutcomeAnswered},
 		{callEnd{peer: "alice", err: fmt.Errorf("%w: x", call.ErrMediaLost), reason: "media-lost", talked: 5 * time.Second},
 			"the audio with alice stopped and did not come back; the call ended after 0:05", call.OutcomeFailed},
+		{callEnd{peer: "alice", err: fmt.Errorf("%w: x", call.ErrLokinetRestarted), reason: "lokinet-restarted", talked: 5 * time.Second},
+			"Lokinet restarted and the audio with alice did not come back; the call ended after 0:05", call.OutcomeFailed},
 		// Accepted, then failed before audio: answered (and failed), never
 		// a missed call.
 		{callEnd{peer: "alice", err: fmt.Errorf("%w: the caller hung up before audio started (completed)", call.ErrMediaFailed), reason: "completed"},
@@ -307,6 +311,17 @@ func TestStatusLineInterruption(t *testing.T) {
 	want := "⚠ no audio from " + shortAddress(peer) + " for 4s — reconnecting"
 	if line := s.line(start.Add(14 * time.Second)); !strings.HasPrefix(line, want) {
 		t.Errorf("status line %q, want it to start with %q", line, want)
+	}
+	// This node's Lokinet goes away, then comes back.
+	s.event(call.Event{Kind: call.EventProgress, Peer: peer, Time: start.Add(14 * time.Second), Reason: call.ProgressLokinetDown})
+	want = "⚠ no audio from " + shortAddress(peer) + " for 4s — waiting for Lokinet to come back"
+	if line := s.line(start.Add(14 * time.Second)); !strings.HasPrefix(line, want) {
+		t.Errorf("status line %q, want it to start with %q", line, want)
+	}
+	s.event(call.Event{Kind: call.EventProgress, Peer: peer, Time: start.Add(14 * time.Second), Reason: call.ProgressLokinetBack})
+	want = "⚠ no audio from " + shortAddress(peer) + " for 4s — reconnecting"
+	if line := s.line(start.Add(14 * time.Second)); !strings.HasPrefix(line, want) {
+		t.Errorf("status line %q once Lokinet is back, want it to start with %q", line, want)
 	}
 	s.event(call.Event{Kind: call.EventInterruption, Peer: peer, Time: start.Add(15 * time.Second),
 		Interruption: &call.Interruption{Phase: call.InterruptionEnded, GapMS: 5000}})
