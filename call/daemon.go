@@ -3,6 +3,7 @@ package call
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -127,22 +128,29 @@ func (s *session) rediscover() {
 	w.rediscovering = true
 	ctx, name := w.ctx, s.localNode().Interface
 	go func() {
-		for {
-			node, err := lokinet.Discover(ctx, s.cfg.Resolver, lokinet.DiscoverOptions{Interface: name})
-			if err == nil || ctx.Err() != nil {
-				select {
-				case s.rediscovered <- rediscovery{node: node, err: err}:
-				case <-ctx.Done():
-				}
-				return
-			}
-			s.log.Debug("Lokinet not answering yet", "err", err)
-			select {
-			case <-time.After(rediscoverEvery):
-			case <-ctx.Done():
-			}
+		node, err := awaitNode(ctx, s.cfg.Resolver, name, s.log)
+		select {
+		case s.rediscovered <- rediscovery{node: node, err: err}:
+		case <-ctx.Done():
 		}
 	}()
+}
+
+// awaitNode looks the node up on the interface called name (its address
+// and range from Lokinet's DNS, which comes back after the interface),
+// again every rediscoverEvery until it answers or ctx ends.
+func awaitNode(ctx context.Context, r *lokinet.Resolver, name string, log *slog.Logger) (lokinet.Node, error) {
+	for {
+		node, err := lokinet.Discover(ctx, r, lokinet.DiscoverOptions{Interface: name})
+		if err == nil || ctx.Err() != nil {
+			return node, err
+		}
+		log.Debug("Lokinet not answering yet", "err", err)
+		select {
+		case <-time.After(rediscoverEvery):
+		case <-ctx.Done():
+		}
+	}
 }
 
 // onRediscovered: Lokinet answers again. The next media path binds to the

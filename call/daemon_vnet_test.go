@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,17 +15,41 @@ import (
 )
 
 // fakeInterface stands in for the watch of Lokinet's interface: the test
-// says when it goes away and comes back.
-type fakeInterface chan lokinet.InterfaceState
-
-func newFakeInterface(p *peer) fakeInterface {
-	f := make(fakeInterface, 4)
-	f <- lokinet.InterfaceState{Up: true, Prefix: netip.PrefixFrom(p.node.IP, 8)}
-	return f
+// says when it goes away and comes back, and every watcher (the listener,
+// each call) hears it, first the state as it is, as from
+// lokinet.WatchInterface.
+type fakeInterface struct {
+	mu       sync.Mutex
+	state    lokinet.InterfaceState
+	watchers []chan lokinet.InterfaceState
 }
 
-func (f fakeInterface) watch(context.Context, string) (<-chan lokinet.InterfaceState, error) {
-	return f, nil
+func newFakeInterface(p *peer) *fakeInterface {
+	return &fakeInterface{state: lokinet.InterfaceState{Up: true, Prefix: netip.PrefixFrom(p.node.IP, 8)}}
+}
+
+func (f *fakeInterface) watch(context.Context, string) (<-chan lokinet.InterfaceState, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := make(chan lokinet.InterfaceState, 1)
+	c <- f.state
+	f.watchers = append(f.watchers, c)
+	return c, nil
+}
+
+// set changes the interface's state and tells every watcher; as with
+// lokinet.WatchInterface, one that falls behind gets the latest state.
+func (f *fakeInterface) set(st lokinet.InterfaceState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state = st
+	for _, c := range f.watchers {
+		select {
+		case <-c:
+		default:
+		}
+		c <- st
+	}
 }
 
 // daemonRestart is the plan of an emulated daemon restart on one side of
@@ -91,12 +116,12 @@ func runDaemonRestart(t *testing.T, d daemonRestart) (alice, bob *peer, aerr, be
 				x.dns.SetSelfIP(newSelf)
 				x.dns.SetPeer(y.node.Address.String(), newPeer)
 				r[0] = time.Now()
-				lokinetX <- lokinet.InterfaceState{}
+				lokinetX.set(lokinet.InterfaceState{})
 				if d.down == 0 {
 					return
 				}
 				time.Sleep(d.down)
-				lokinetX <- lokinet.InterfaceState{Up: true, Prefix: netip.PrefixFrom(newSelf, 8)}
+				lokinetX.set(lokinet.InterfaceState{Up: true, Prefix: netip.PrefixFrom(newSelf, 8)})
 				time.Sleep(200 * time.Millisecond) // DNS follows the interface
 				x.dns.SetDown(false)
 				r[1] = time.Now()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -38,27 +37,41 @@ type ListenConfig struct {
 	// event) with a function that hangs that call up: a decline while it
 	// rings, a hang-up once answered.
 	OnIncoming func(callID string, caller lokinet.Address, hangUp func())
+	// LokinetWait is how long Lokinet's interface may be away before the
+	// listener says, once, that it is still waiting for it; 0 means
+	// DefaultLokinetWait. The listener waits on either way.
+	LokinetWait time.Duration
 }
 
 // Listen serves incoming calls on the node's Lokinet address until ctx ends
 // or MaxCalls calls have ended. It returns nil on cancellation; when MaxCalls
 // is reached it returns the last call's error.
+//
+// It follows Lokinet's interface (Node.Interface) as calls do: while the
+// daemon is away nothing listens and Listen waits for it, however long;
+// when it is back, Listen looks the node up again and listens on its
+// address as it is now, on the same port.
 func Listen(ctx context.Context, lc ListenConfig) error {
 	port := lc.Port
 	if port == 0 {
 		port = DefaultPort
 	}
 	log := lc.logger()
-	addr := netip.AddrPortFrom(lc.Node.IP, port)
-	var lcfg net.ListenConfig
-	ln, err := lcfg.Listen(ctx, "tcp4", addr.String())
+	sock, err := listenLokinet(ctx, lc.Node.IP, port)
 	if err != nil {
-		return fmt.Errorf("listen on Lokinet address %s: %w", addr, err)
+		return err
 	}
-	lc.Events.emit(Event{Kind: EventListen, Address: lc.Node.Address.String(), Message: addr.String()})
+	lc.Events.emit(Event{Kind: EventListen, Address: lc.Node.Address.String(), Message: sock.Addr().String()})
+	ln := newRebindable(sock)
+	node := &currentNode{node: lc.Node}
 
+	var following sync.WaitGroup
+	defer following.Wait() // after stop
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
+	following.Go(func() {
+		(&follower{lc: &lc, port: port, ln: ln, node: node, log: log}).run(sctx)
+	})
 	var (
 		calls   signalling.Calls
 		busy    atomic.Bool
@@ -69,8 +82,8 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 	srv := &signalling.Server{
 		Listener: ln,
 		Identify: func(ctx context.Context, remote netip.Addr) (lokinet.Address, error) {
-			if !lc.Node.Contains(remote) {
-				return lokinet.Address{}, fmt.Errorf("%w: connection from %v, outside Lokinet range %v", ErrPolicy, remote, lc.Node.Range)
+			if n := node.get(); !n.Contains(remote) {
+				return lokinet.Address{}, fmt.Errorf("%w: connection from %v, outside Lokinet range %v", ErrPolicy, remote, n.Range)
 			}
 			return lc.Resolver.LookupAddr(ctx, remote)
 		},
@@ -89,7 +102,10 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 				_ = in.Conn.CloseLinger(ctx, signallingLinger)
 				return
 			}
-			stats, err := answer(sctx, &lc, in, &calls)
+			// The call binds its media to the node as it is now.
+			clc := lc
+			clc.Node = node.get()
+			stats, err := answer(sctx, &clc, in, &calls)
 			busy.Store(false)
 			if lc.OnCallEnd != nil {
 				lc.OnCallEnd(stats, err)
