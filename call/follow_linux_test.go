@@ -1,0 +1,174 @@
+package call
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lokicall/lokicall/lokinet"
+)
+
+// listeningOn lists the local addresses of this process's TCP sockets
+// listening on port, as the kernel shows them.
+func listeningOn(t *testing.T, port uint16) []netip.Addr {
+	t.Helper()
+	entries, err := ownSockets()
+	if err != nil {
+		t.Fatalf("list sockets: %v", err)
+	}
+	var out []netip.Addr
+	for _, e := range entries {
+		if (e.Proto == "tcp" || e.Proto == "tcp6") && e.Local.Port() == port && e.Remote.Port() == 0 {
+			out = append(out, e.Local.Addr())
+		}
+	}
+	return out
+}
+
+// TestListenerFollowsLokinet: the callee's Lokinet daemon restarts while
+// it listens: its interface goes away, its DNS refuses, and it comes back
+// with another address for the node. The listener says Lokinet went away,
+// holds no listening socket at all while it waits (never the wildcard nor
+// any other address), says once that it is still waiting, and when Lokinet
+// is back listens on the new address and the same port, where a new call
+// is answered. The kernel's socket table is sampled throughout.
+func TestListenerFollowsLokinet(t *testing.T) {
+	const port = 17851
+	alice, bob := newPeers(t, "127.77.51.1", "127.77.51.2")
+	oldIP, newIP := bob.node.IP, netip.MustParseAddr("127.77.51.12")
+	lokinetB := newFakeInterface(bob)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// The socket table, sampled every 20 ms: a listening socket on the
+	// port must be on bob's Lokinet address of the moment, and there must
+	// be none while Lokinet is away.
+	var (
+		away    atomic.Bool // set once the listener said Lokinet went away, until it is back
+		allowed atomic.Value
+		bad     = map[netip.Addr]int{} // wrong socket → samples that saw it
+		badMu   sync.Mutex
+		samples atomic.Int64
+	)
+	allowed.Store(oldIP)
+	sctx, stopSampling := context.WithCancel(ctx)
+	var sampling sync.WaitGroup
+	sampling.Go(func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			// The flags as they were before and after the listing: a
+			// socket is wrong only if it is wrong by both.
+			away0, want0 := away.Load(), allowed.Load().(netip.Addr)
+			ips := listeningOn(t, port)
+			away1, want1 := away.Load(), allowed.Load().(netip.Addr)
+			samples.Add(1)
+			for _, ip := range ips {
+				if away0 && away1 || ip != want0 && ip != want1 {
+					badMu.Lock()
+					bad[ip]++
+					badMu.Unlock()
+				}
+			}
+			select {
+			case <-sctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	})
+
+	defer func() { // also when the test stops early
+		stopSampling()
+		sampling.Wait()
+		badMu.Lock()
+		defer badMu.Unlock()
+		if len(bad) > 0 {
+			t.Errorf("listening sockets on port %d outside the Lokinet address of the moment (address: samples): %v", port, bad)
+		}
+		if samples.Load() < 20 {
+			t.Errorf("only %d samples of the socket table", samples.Load())
+		}
+	}()
+
+	events := make(chan Event, 64)
+	bcfg := bob.config("tone:660", "null", 0)
+	bcfg.WatchLokinet = lokinetB.watch
+	inner := bcfg.Events
+	bcfg.Events = func(ev Event) {
+		inner(ev)
+		if ev.CallID == "" && (ev.Kind == EventProgress || ev.Kind == EventListen) {
+			events <- ev
+		}
+	}
+	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: port, Accept: AcceptAll, MaxCalls: 1, LokinetWait: time.Second})
+	next := func(kind EventKind, reason string, within time.Duration) Event {
+		t.Helper()
+		deadline := time.After(within)
+		for {
+			select {
+			case ev := <-events:
+				if ev.Kind == kind && ev.Reason == reason {
+					return ev
+				}
+				if ev.Kind != EventListen {
+					t.Fatalf("listener: unexpected %s %s: %s", ev.Kind, ev.Reason, ev.Message)
+				}
+			case <-deadline:
+				t.Fatalf("listener: no %s %s within %v", kind, reason, within)
+			case err := <-done:
+				t.Fatalf("listener ended while waiting for %s %s: %v", kind, reason, err)
+			}
+		}
+	}
+
+	// The daemon stops: DNS refuses, the interface goes; it comes back
+	// with another address for bob, in bob's view and in alice's.
+	bob.dns.SetDown(true)
+	bob.dns.SetSelfIP(newIP)
+	lokinetB.set(lokinet.InterfaceState{})
+	ev := next(EventProgress, ProgressLokinetDown, 2*time.Second)
+	away.Store(true)
+	t.Logf("listener: %s", ev.Message)
+	if c, err := net.DialTimeout("tcp", netip.AddrPortFrom(oldIP, port).String(), time.Second); err == nil {
+		_ = c.Close()
+		t.Errorf("a connection to the old address %s was accepted while Lokinet was away", oldIP)
+	}
+	ev = next(EventProgress, ProgressLokinetWaiting, 3*time.Second)
+	t.Logf("listener: %s", ev.Message)
+	time.Sleep(1500 * time.Millisecond) // said once only: next() fails on a second one
+
+	alice.dns.SetPeer(bob.node.Address.String(), newIP)
+	allowed.Store(newIP)
+	away.Store(false)
+	lokinetB.set(lokinet.InterfaceState{Up: true, Prefix: netip.PrefixFrom(newIP, 8)})
+	time.Sleep(200 * time.Millisecond) // DNS follows the interface
+	bob.dns.SetDown(false)
+	next(EventProgress, ProgressLokinetBack, 5*time.Second)
+	ev = next(EventListen, "", 2*time.Second)
+	if want := netip.AddrPortFrom(newIP, port).String(); ev.Message != want {
+		t.Errorf("listening again on %s, want %s", ev.Message, want)
+	}
+
+	// A new call to bob's new address is answered.
+	acfg := alice.config("tone:440", "null", 1500*time.Millisecond)
+	stats, err := Dial(ctx, acfg, bob.target(port))
+	if err != nil {
+		t.Fatalf("call to the listener after Lokinet came back: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("listener's call: %v", err)
+	}
+	if stats.MediaMS <= 0 {
+		t.Errorf("caller: no audio after Lokinet came back (media %.0f ms)", stats.MediaMS)
+	}
+	if !bob.has(EventCaller, func(ev Event) bool { return ev.Peer == alice.node.Address.String() }) {
+		t.Errorf("listener did not name the caller %s", alice.node.Address)
+	}
+
+}
