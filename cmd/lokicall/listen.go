@@ -198,10 +198,24 @@ func (l *listener) event(ev call.Event) {
 	l.mu.Lock()
 	s := l.screen
 	l.mu.Unlock()
-	if s != nil {
+	if s != nil && !listenerProgress(ev) {
 		s.event(ev)
 	}
 	l.w.event(ev)
+}
+
+// listenerProgress reports the listener's own news of Lokinet (away, still
+// away, back and listening again): printed, but not the call's, which
+// follows the daemon on its own and says so with its call ID.
+func listenerProgress(ev call.Event) bool {
+	if ev.Kind != call.EventProgress || ev.CallID != "" {
+		return false
+	}
+	switch ev.Reason {
+	case call.ProgressLokinetDown, call.ProgressLokinetWaiting, call.ProgressLokinetBack:
+		return true
+	}
+	return false
 }
 
 // callEnded is OnCallEnd: it reports the call and logs it when missed or

@@ -329,3 +329,29 @@ func TestStatusLineInterruption(t *testing.T) {
 		t.Errorf("status line after the interruption %q, want the active line", line)
 	}
 }
+
+// TestListenerLokinetLines: the listener's own news of Lokinet is printed
+// as a line, and does not change the status line of the call in progress,
+// which follows the daemon on its own.
+func TestListenerLokinetLines(t *testing.T) {
+	tm, b := fakeTerminal()
+	g := &globalOptions{term: tm, config: &config.File{}}
+	l := &listener{g: g, w: newEventWriter(g)}
+	peer := lokinettest.RandomAddress().String()
+	start := time.Now()
+	l.event(call.Event{Kind: call.EventCaller, CallID: "c1", Peer: peer, Time: start})
+	defer l.screen.stopRun()
+	l.event(call.Event{Kind: call.EventState, CallID: "c1", State: call.StateActive, Peer: peer, Time: start})
+	msg := "Lokinet went away; waiting for it to come back (interface lokitun0)"
+	l.event(call.Event{Kind: call.EventProgress, Reason: call.ProgressLokinetDown, Message: msg, Time: start.Add(time.Second)})
+	if !strings.Contains(b.String(), msg+"\n") {
+		t.Errorf("screen %q, want the line %q", b.String(), msg)
+	}
+	if l.screen.lokinetDown {
+		t.Error("the listener's lokinet-down changed the call's status line")
+	}
+	l.event(call.Event{Kind: call.EventProgress, CallID: "c1", Reason: call.ProgressLokinetDown, Peer: peer, Time: start.Add(time.Second)})
+	if !l.screen.lokinetDown {
+		t.Error("the call's own lokinet-down did not reach its status line")
+	}
+}
