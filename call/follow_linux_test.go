@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/testnet/netnstest"
 )
 
 // listeningOn lists the local addresses of this process's TCP sockets
@@ -171,4 +174,99 @@ func TestListenerFollowsLokinet(t *testing.T) {
 		t.Errorf("listener did not name the caller %s", alice.node.Address)
 	}
 
+}
+
+// TestListenerFollowsTUN: the same with a real TUN interface in a fresh
+// network namespace, followed by the real watcher (rtnetlink): the daemon
+// stops (its TUN is removed), comes back with another range, and a call to
+// the callee's new address is answered.
+func TestListenerFollowsTUN(t *testing.T) {
+	if !netnstest.Rerun(t) {
+		return
+	}
+	const name, port = "lokitun0", 17852
+	alice, bob := newPeers(t, "172.16.0.2", "172.16.0.1")
+	for _, p := range []*peer{alice, bob} {
+		p.node.Interface, p.node.Range = name, netip.MustParsePrefix("172.16.0.0/16")
+	}
+	tun := netnstest.AddTUN(t, name, netip.MustParsePrefix("172.16.0.1/16"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	events := make(chan Event, 64)
+	bcfg := bob.config("tone:660", "null", 0)
+	inner := bcfg.Events
+	bcfg.Events = func(ev Event) {
+		inner(ev)
+		if ev.CallID == "" && (ev.Kind == EventProgress || ev.Kind == EventListen) {
+			events <- ev
+		}
+	}
+	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: port, Accept: AcceptAll, MaxCalls: 1})
+	next := func(kind EventKind, reason string, within time.Duration) Event {
+		t.Helper()
+		deadline := time.After(within)
+		for {
+			select {
+			case ev := <-events:
+				if ev.Kind == kind && ev.Reason == reason {
+					return ev
+				}
+			case <-deadline:
+				t.Fatalf("listener: no %s %s within %v", kind, reason, within)
+			case err := <-done:
+				t.Fatalf("listener ended while waiting for %s %s: %v", kind, reason, err)
+			}
+		}
+	}
+
+	// The daemon stops: its DNS refuses and its TUN goes.
+	bob.dns.SetDown(true)
+	stopped := time.Now()
+	_ = tun.Close()
+	next(EventProgress, ProgressLokinetDown, time.Second)
+	t.Logf("lokinet-down %v after the TUN went", time.Since(stopped).Round(time.Millisecond))
+	if ips := listeningOn(t, port); len(ips) > 0 {
+		t.Errorf("listening on %v while Lokinet is away, want nothing", ips)
+	}
+
+	// It comes back with another range: the TUN first, then its DNS.
+	bobIP, aliceIP := netip.MustParseAddr("10.67.0.1"), netip.MustParseAddr("10.67.0.2")
+	tun = netnstest.AddTUN(t, name, netip.PrefixFrom(bobIP, 16))
+	defer tun.Close()
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Alice's address on the same TUN: this namespace is both nodes.
+	if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: aliceIP.AsSlice(), Mask: net.CIDRMask(16, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	alice.node.IP, alice.node.Range = aliceIP, netip.MustParsePrefix("10.67.0.0/16")
+	alice.dns.SetSelfIP(aliceIP)
+	alice.dns.SetPeer(bob.node.Address.String(), bobIP)
+	bob.dns.SetSelfIP(bobIP)
+	bob.dns.SetPeer(alice.node.Address.String(), aliceIP)
+	back := time.Now()
+	bob.dns.SetDown(false)
+	next(EventProgress, ProgressLokinetBack, 5*time.Second)
+	ev := next(EventListen, "", 2*time.Second)
+	t.Logf("listening again on %s %v after Lokinet's DNS answered", ev.Message, time.Since(back).Round(time.Millisecond))
+	if want := netip.AddrPortFrom(bobIP, port).String(); ev.Message != want {
+		t.Errorf("listening again on %s, want %s", ev.Message, want)
+	}
+	if ips := listeningOn(t, port); len(ips) != 1 || ips[0] != bobIP {
+		t.Errorf("listening on %v, want %v only", ips, bobIP)
+	}
+
+	stats, err := Dial(ctx, alice.config("tone:440", "null", time.Second), bob.target(port))
+	if err != nil {
+		t.Fatalf("call to the listener's new address: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("listener's call: %v", err)
+	}
+	if stats.MediaMS <= 0 {
+		t.Errorf("caller: no audio (media %.0f ms)", stats.MediaMS)
+	}
 }
