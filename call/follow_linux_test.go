@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/signalling"
 	"github.com/lokicall/lokicall/testnet/netnstest"
 )
 
@@ -268,5 +269,47 @@ func TestListenerFollowsTUN(t *testing.T) {
 	}
 	if stats.MediaMS <= 0 {
 		t.Errorf("caller: no audio (media %.0f ms)", stats.MediaMS)
+	}
+}
+
+// TestListenerResumesAtNewAddress: the callee's Lokinet daemon restarts
+// mid-call with another address for the node, and the signalling
+// connection breaks with it. The caller's view of the callee (the proxy)
+// now leads to the callee's new address, where the listener listens again:
+// the caller resumes the call there and both sides complete it.
+func TestListenerResumesAtNewAddress(t *testing.T) {
+	const port = 17855
+	newIP := "127.77.55.12"
+	var lokinetB *fakeInterface
+	rc := runResumeCall(t, [2]string{"127.77.55.1", "127.77.55.2"}, port, nil, func(c *Config) {
+		lokinetB = newFakeInterface(&peer{node: c.Node})
+		c.WatchLokinet = lokinetB.watch
+	}, func(rc *resumeCall) {
+		rc.bob.dns.SetDown(true)
+		rc.bob.dns.SetSelfIP(netip.MustParseAddr(newIP))
+		lokinetB.set(lokinet.InterfaceState{})
+		rc.proxy.retarget(net.JoinHostPort(newIP, itoa(port)))
+		rc.proxy.reset()
+		time.Sleep(time.Second)
+		lokinetB.set(lokinet.InterfaceState{Up: true, Prefix: netip.MustParsePrefix(newIP + "/8")})
+		time.Sleep(200 * time.Millisecond) // DNS follows the interface
+		rc.bob.dns.SetDown(false)
+	})
+	if rc.aliceErr != nil || rc.bobErr != nil {
+		t.Fatalf("caller ended with %v, callee with %v; want both completed", rc.aliceErr, rc.bobErr)
+	}
+	for name, p := range map[string]*peer{"caller": rc.alice, "callee": rc.bob} {
+		if r := p.endReason(); r != signalling.ReasonCompleted {
+			t.Errorf("%s ended %q, want completed", name, r)
+		}
+		back, ok := p.progressAt(ProgressSignallingResumed, rc.broke)
+		if !ok {
+			t.Errorf("%s: no %s event after the restart", name, ProgressSignallingResumed)
+			continue
+		}
+		t.Logf("%s: signalling resumed %v after the daemon stopped", name, back.Sub(rc.broke).Round(time.Millisecond))
+	}
+	if !rc.bob.has(EventListen, func(ev Event) bool { return ev.Message == net.JoinHostPort(newIP, itoa(port)) }) {
+		t.Errorf("the listener did not listen again on %s", newIP)
 	}
 }

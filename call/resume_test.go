@@ -22,7 +22,7 @@ import (
 // or turn new ones away.
 type tcpProxy struct {
 	ln     net.Listener
-	target string
+	target atomic.Value // string; retarget changes it
 	from   *net.TCPAddr
 	refuse atomic.Bool
 	mu     sync.Mutex
@@ -40,7 +40,8 @@ func startProxy(t *testing.T, listen, target, from string) *tcpProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{ln: ln, target: target, from: &net.TCPAddr{IP: net.ParseIP(from)}}
+	p := &tcpProxy{ln: ln, from: &net.TCPAddr{IP: net.ParseIP(from)}}
+	p.target.Store(target)
 	t.Cleanup(func() {
 		_ = ln.Close()
 		p.reset()
@@ -62,7 +63,7 @@ func (p *tcpProxy) serve() {
 			continue
 		}
 		d := net.Dialer{LocalAddr: p.from}
-		bc, err := d.Dial("tcp4", p.target)
+		bc, err := d.Dial("tcp4", p.target.Load().(string))
 		if err != nil {
 			_ = a.Close()
 			continue
@@ -96,6 +97,11 @@ func (pp *proxyPair) forward(src, dst *net.TCPConn) {
 		}
 	}
 }
+
+// retarget forwards new connections to target: the callee's address after
+// its Lokinet daemon restarted, which the caller's view of it (the proxy)
+// still reaches.
+func (p *tcpProxy) retarget(target string) { p.target.Store(target) }
 
 // reset breaks every forwarded connection with a TCP reset on both sides.
 func (p *tcpProxy) reset() {
