@@ -169,7 +169,9 @@ type follower struct {
 // socket is closed (nothing is bound while Lokinet is away) and the
 // listener says so; when it comes back and Lokinet's DNS answers, the node
 // is looked up again and the socket opened on its address as it is now, on
-// the same port. Calls in progress follow the daemon on their own.
+// the same port. If Lokinet is not back (interface and DNS) within
+// LokinetWait, the listener says so once and waits on. Calls in progress
+// follow the daemon on their own.
 func (f *follower) run(ctx context.Context) {
 	name := f.node.get().Interface
 	if name == "" {
@@ -191,10 +193,16 @@ func (f *follower) run(ctx context.Context) {
 	var (
 		prefix  netip.Prefix
 		first   = true
-		down    bool
-		since   time.Time
+		away    bool      // the socket is closed until Lokinet is back
+		since   time.Time // when Lokinet went away
 		waiting <-chan time.Time
+		// The lookup and socket of the latest return, if one is under
+		// way; results of earlier ones (gen) are dropped.
+		cancelBind = func() {}
+		gen        int
+		bound      = make(chan rebound)
 	)
+	defer func() { cancelBind() }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -205,60 +213,91 @@ func (f *follower) run(ctx context.Context) {
 				time.Since(since).Round(time.Second))
 			f.log.Warn(msg, "interface", name)
 			f.lc.Events.emit(Event{Kind: EventProgress, Reason: ProgressLokinetWaiting, Message: msg})
+		case r := <-bound:
+			if r.gen != gen {
+				_ = r.ln.Close()
+				continue
+			}
+			away, waiting = false, nil
+			f.listenAgain(r)
 		case st, ok := <-states:
 			if !ok {
 				return
 			}
+			wasFirst := first
+			first = false
 			switch {
-			case first && st.Up:
+			case wasFirst && st.Up:
 				prefix = st.Prefix
-			case !st.Up && !down:
-				down, since = true, time.Now()
+			case !st.Up:
+				cancelBind()
+				gen++
+				if away {
+					continue
+				}
+				away, since = true, time.Now()
 				f.ln.set(nil)
 				waiting = time.After(wait)
 				msg := fmt.Sprintf("Lokinet went away; waiting for it to come back (interface %s)", name)
 				f.log.Warn(msg)
 				f.lc.Events.emit(Event{Kind: EventProgress, Reason: ProgressLokinetDown, Message: msg})
-			case st.Up && (down || st.Prefix != prefix):
+			case away || st.Prefix != prefix:
+				// Back, or back so quickly that only the address changed.
 				prefix = st.Prefix
-				if !f.rebind(ctx, name) {
-					return
-				}
-				down, waiting = false, nil
+				cancelBind()
+				gen++
+				bctx, cancel := context.WithCancel(ctx)
+				cancelBind = cancel
+				go f.rebind(bctx, name, gen, bound)
 			}
-			first = false
 		}
 	}
 }
 
+// rebound is a listening socket on the node's address once Lokinet is back.
+type rebound struct {
+	gen  int
+	node lokinet.Node
+	ln   net.Listener
+}
+
 // rebind looks the node up again once Lokinet answers and listens on its
-// address; it retries until it can or ctx ends, which returns false.
-func (f *follower) rebind(ctx context.Context, name string) bool {
-	for {
+// address, retrying until it can or ctx ends; the socket goes to out.
+func (f *follower) rebind(ctx context.Context, name string, gen int, out chan<- rebound) {
+	for failed := false; ; failed = true {
 		node, err := awaitNode(ctx, f.lc.Resolver, name, f.log)
 		if err != nil {
-			return false // ctx ended
+			return // ctx ended
 		}
 		ln, err := listenLokinet(ctx, node.IP, f.port)
-		if err != nil {
-			f.log.Warn("Lokinet is back but its address cannot be listened on yet; retrying", "err", err)
+		if err == nil {
 			select {
-			case <-time.After(rediscoverEvery):
-				continue
+			case out <- rebound{gen: gen, node: node, ln: ln}:
 			case <-ctx.Done():
-				return false
+				_ = ln.Close()
 			}
+			return
 		}
-		was := f.node.get()
-		f.node.set(node)
-		f.ln.set(ln)
-		if was.IP != node.IP || was.Range != node.Range {
-			f.log.Info("this node's Lokinet address changed", "was", was.IP, "now", node.IP, "range", node.Range)
+		if !failed {
+			f.log.Warn("Lokinet is back but its address cannot be listened on; retrying", "err", err)
 		}
-		addr := ln.Addr().String()
-		f.lc.Events.emit(Event{Kind: EventProgress, Reason: ProgressLokinetBack,
-			Message: fmt.Sprintf("Lokinet is back (%s on %s); listening again", node.IP, node.Interface)})
-		f.lc.Events.emit(Event{Kind: EventListen, Address: node.Address.String(), Message: addr})
-		return true
+		select {
+		case <-time.After(rediscoverEvery):
+		case <-ctx.Done():
+			return
+		}
 	}
+}
+
+// listenAgain serves on r's socket, the node as Lokinet shows it now.
+func (f *follower) listenAgain(r rebound) {
+	was := f.node.get()
+	f.node.set(r.node)
+	f.ln.set(r.ln)
+	if was.IP != r.node.IP || was.Range != r.node.Range {
+		f.log.Info("this node's Lokinet address changed", "was", was.IP, "now", r.node.IP, "range", r.node.Range)
+	}
+	f.lc.Events.emit(Event{Kind: EventProgress, Reason: ProgressLokinetBack,
+		Message: fmt.Sprintf("Lokinet is back (%s on %s); listening again", r.node.IP, r.node.Interface)})
+	f.lc.Events.emit(Event{Kind: EventListen, Address: r.node.Address.String(), Message: r.ln.Addr().String()})
 }
