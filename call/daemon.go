@@ -72,11 +72,7 @@ func (s *session) watchLokinet(ctx context.Context) {
 	if name == "" {
 		return
 	}
-	watch := s.cfg.WatchLokinet
-	if watch == nil {
-		watch = lokinet.WatchInterface
-	}
-	states, err := watch(ctx, name)
+	states, err := s.cfg.watchLokinet(ctx, name)
 	if err != nil {
 		s.log.Warn("cannot watch Lokinet's interface; a daemon restart will look like an outage", "interface", name, "err", err)
 		return
@@ -92,6 +88,15 @@ func (s *session) watchLokinet(ctx context.Context) {
 		return
 	}
 	w.states = states
+}
+
+// watchLokinet follows Lokinet's interface called name with the
+// WatchLokinet hook, lokinet.WatchInterface by default.
+func (c *Config) watchLokinet(ctx context.Context, name string) (<-chan lokinet.InterfaceState, error) {
+	if c.WatchLokinet != nil {
+		return c.WatchLokinet(ctx, name)
+	}
+	return lokinet.WatchInterface(ctx, name)
 }
 
 // onLokinet: Lokinet's interface went away, came back or changed address.

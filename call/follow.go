@@ -177,11 +177,7 @@ func (f *follower) run(ctx context.Context) {
 	if name == "" {
 		return
 	}
-	watch := f.lc.WatchLokinet
-	if watch == nil {
-		watch = lokinet.WatchInterface
-	}
-	states, err := watch(ctx, name)
+	states, err := f.lc.watchLokinet(ctx, name)
 	if err != nil {
 		f.log.Warn("cannot watch Lokinet's interface; a daemon restart will stop the listener from receiving calls", "interface", name, "err", err)
 		return

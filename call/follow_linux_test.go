@@ -12,7 +12,6 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/lokicall/lokicall/lokinet"
-	"github.com/lokicall/lokicall/signalling"
 	"github.com/lokicall/lokicall/testnet/netnstest"
 )
 
@@ -31,6 +30,59 @@ func listeningOn(t *testing.T, port uint16) []netip.Addr {
 		}
 	}
 	return out
+}
+
+// listenerNews starts p listening with lc; next waits for the listener's
+// own next progress or listening event (not a call's) of a kind and
+// reason, failing the test on any other progress, after within, or if the
+// listener ends first. done has Listen's result.
+func listenerNews(t *testing.T, ctx context.Context, p *peer, lc ListenConfig) (next func(kind EventKind, reason string, within time.Duration) Event, done <-chan error) {
+	t.Helper()
+	events := make(chan Event, 64)
+	inner := lc.Events
+	lc.Events = func(ev Event) {
+		inner(ev)
+		if ev.CallID == "" && (ev.Kind == EventProgress || ev.Kind == EventListen) {
+			events <- ev
+		}
+	}
+	done = listen(t, ctx, p, lc)
+	next = func(kind EventKind, reason string, within time.Duration) Event {
+		t.Helper()
+		deadline := time.After(within)
+		for {
+			select {
+			case ev := <-events:
+				if ev.Kind == kind && ev.Reason == reason {
+					return ev
+				}
+				if ev.Kind != EventListen {
+					t.Fatalf("listener: unexpected %s %s: %s", ev.Kind, ev.Reason, ev.Message)
+				}
+			case <-deadline:
+				t.Fatalf("listener: no %s %s within %v", kind, reason, within)
+			case err := <-done:
+				t.Fatalf("listener ended while waiting for %s %s: %v", kind, reason, err)
+			}
+		}
+	}
+	return next, done
+}
+
+// callListener calls bob, listening for one call on port with its result
+// on done, from alice and checks that the call was answered with audio.
+func callListener(t *testing.T, ctx context.Context, alice, bob *peer, port uint16, done <-chan error) {
+	t.Helper()
+	stats, err := Dial(ctx, alice.config("tone:440", "null", time.Second), bob.target(port))
+	if err != nil {
+		t.Fatalf("call to the listener's address as Lokinet shows it now: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("listener's call: %v", err)
+	}
+	if stats.MediaMS <= 0 {
+		t.Errorf("caller: no audio (media %.0f ms)", stats.MediaMS)
+	}
 }
 
 // TestListenerFollowsLokinet: the callee's Lokinet daemon restarts while
@@ -100,36 +152,9 @@ func TestListenerFollowsLokinet(t *testing.T) {
 		}
 	}()
 
-	events := make(chan Event, 64)
 	bcfg := bob.config("tone:660", "null", 0)
 	bcfg.WatchLokinet = lokinetB.watch
-	inner := bcfg.Events
-	bcfg.Events = func(ev Event) {
-		inner(ev)
-		if ev.CallID == "" && (ev.Kind == EventProgress || ev.Kind == EventListen) {
-			events <- ev
-		}
-	}
-	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: port, Accept: AcceptAll, MaxCalls: 1, LokinetWait: time.Second})
-	next := func(kind EventKind, reason string, within time.Duration) Event {
-		t.Helper()
-		deadline := time.After(within)
-		for {
-			select {
-			case ev := <-events:
-				if ev.Kind == kind && ev.Reason == reason {
-					return ev
-				}
-				if ev.Kind != EventListen {
-					t.Fatalf("listener: unexpected %s %s: %s", ev.Kind, ev.Reason, ev.Message)
-				}
-			case <-deadline:
-				t.Fatalf("listener: no %s %s within %v", kind, reason, within)
-			case err := <-done:
-				t.Fatalf("listener ended while waiting for %s %s: %v", kind, reason, err)
-			}
-		}
-	}
+	next, done := listenerNews(t, ctx, bob, ListenConfig{Config: bcfg, Port: port, Accept: AcceptAll, MaxCalls: 1, LokinetWait: time.Second})
 
 	// The daemon stops: DNS refuses, the interface goes; it comes back
 	// with another address for bob, in bob's view and in alice's.
@@ -160,17 +185,7 @@ func TestListenerFollowsLokinet(t *testing.T) {
 	}
 
 	// A new call to bob's new address is answered.
-	acfg := alice.config("tone:440", "null", 1500*time.Millisecond)
-	stats, err := Dial(ctx, acfg, bob.target(port))
-	if err != nil {
-		t.Fatalf("call to the listener after Lokinet came back: %v", err)
-	}
-	if err := <-done; err != nil {
-		t.Errorf("listener's call: %v", err)
-	}
-	if stats.MediaMS <= 0 {
-		t.Errorf("caller: no audio after Lokinet came back (media %.0f ms)", stats.MediaMS)
-	}
+	callListener(t, ctx, alice, bob, port, done)
 	if !bob.has(EventCaller, func(ev Event) bool { return ev.Peer == alice.node.Address.String() }) {
 		t.Errorf("listener did not name the caller %s", alice.node.Address)
 	}
@@ -194,32 +209,7 @@ func TestListenerFollowsTUN(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	events := make(chan Event, 64)
-	bcfg := bob.config("tone:660", "null", 0)
-	inner := bcfg.Events
-	bcfg.Events = func(ev Event) {
-		inner(ev)
-		if ev.CallID == "" && (ev.Kind == EventProgress || ev.Kind == EventListen) {
-			events <- ev
-		}
-	}
-	done := listen(t, ctx, bob, ListenConfig{Config: bcfg, Port: port, Accept: AcceptAll, MaxCalls: 1})
-	next := func(kind EventKind, reason string, within time.Duration) Event {
-		t.Helper()
-		deadline := time.After(within)
-		for {
-			select {
-			case ev := <-events:
-				if ev.Kind == kind && ev.Reason == reason {
-					return ev
-				}
-			case <-deadline:
-				t.Fatalf("listener: no %s %s within %v", kind, reason, within)
-			case err := <-done:
-				t.Fatalf("listener ended while waiting for %s %s: %v", kind, reason, err)
-			}
-		}
-	}
+	next, done := listenerNews(t, ctx, bob, ListenConfig{Config: bob.config("tone:660", "null", 0), Port: port, Accept: AcceptAll, MaxCalls: 1})
 
 	// The daemon stops: its DNS refuses and its TUN goes.
 	bob.dns.SetDown(true)
@@ -260,16 +250,7 @@ func TestListenerFollowsTUN(t *testing.T) {
 		t.Errorf("listening on %v, want %v only", ips, bobIP)
 	}
 
-	stats, err := Dial(ctx, alice.config("tone:440", "null", time.Second), bob.target(port))
-	if err != nil {
-		t.Fatalf("call to the listener's new address: %v", err)
-	}
-	if err := <-done; err != nil {
-		t.Errorf("listener's call: %v", err)
-	}
-	if stats.MediaMS <= 0 {
-		t.Errorf("caller: no audio (media %.0f ms)", stats.MediaMS)
-	}
+	callListener(t, ctx, alice, bob, port, done)
 }
 
 // TestListenerResumesAtNewAddress: the callee's Lokinet daemon restarts
@@ -295,20 +276,9 @@ func TestListenerResumesAtNewAddress(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // DNS follows the interface
 		rc.bob.dns.SetDown(false)
 	})
-	if rc.aliceErr != nil || rc.bobErr != nil {
-		t.Fatalf("caller ended with %v, callee with %v; want both completed", rc.aliceErr, rc.bobErr)
-	}
-	for name, p := range map[string]*peer{"caller": rc.alice, "callee": rc.bob} {
-		if r := p.endReason(); r != signalling.ReasonCompleted {
-			t.Errorf("%s ended %q, want completed", name, r)
-		}
-		back, ok := p.progressAt(ProgressSignallingResumed, rc.broke)
-		if !ok {
-			t.Errorf("%s: no %s event after the restart", name, ProgressSignallingResumed)
-			continue
-		}
-		t.Logf("%s: signalling resumed %v after the daemon stopped", name, back.Sub(rc.broke).Round(time.Millisecond))
-	}
+	rc.completedAndResumed(t, func(name string, _ *peer, d time.Duration) {
+		t.Logf("%s: signalling resumed %v after the daemon stopped", name, d.Round(time.Millisecond))
+	})
 	if !rc.bob.has(EventListen, func(ev Event) bool { return ev.Message == net.JoinHostPort(newIP, itoa(port)) }) {
 		t.Errorf("the listener did not listen again on %s", newIP)
 	}

@@ -227,6 +227,27 @@ func runResumeCall(t *testing.T, ips [2]string, port uint16, acfgEdit, bcfgEdit 
 	return rc
 }
 
+// completedAndResumed checks that both sides completed the call and resumed
+// its signalling after it broke, and passes each side with the time the
+// resume took to check.
+func (rc *resumeCall) completedAndResumed(t *testing.T, check func(name string, p *peer, resumed time.Duration)) {
+	t.Helper()
+	if rc.aliceErr != nil || rc.bobErr != nil {
+		t.Fatalf("caller ended with %v, callee with %v; want both completed", rc.aliceErr, rc.bobErr)
+	}
+	for name, p := range map[string]*peer{"caller": rc.alice, "callee": rc.bob} {
+		if r := p.endReason(); r != signalling.ReasonCompleted {
+			t.Errorf("%s ended %q, want completed", name, r)
+		}
+		back, ok := p.progressAt(ProgressSignallingResumed, rc.broke)
+		if !ok {
+			t.Errorf("%s: no %s event after the connection broke", name, ProgressSignallingResumed)
+			continue
+		}
+		check(name, p, back.Sub(rc.broke))
+	}
+}
+
 func itoa(n uint16) string { return strconv.Itoa(int(n)) }
 
 // TestSignallingResetResumes: the signalling connection is reset mid-call
@@ -245,30 +266,19 @@ func TestSignallingResetResumes(t *testing.T) {
 	if strayErr != nil || stray.Type != signalling.TypeReject || stray.Reason != signalling.ReasonNoSuchCall {
 		t.Errorf("a resume for another call got %+v (%v), want reject %s", stray, strayErr, signalling.ReasonNoSuchCall)
 	}
-	if rc.aliceErr != nil || rc.bobErr != nil {
-		t.Fatalf("caller ended with %v, callee with %v; want both completed", rc.aliceErr, rc.bobErr)
-	}
-	for name, p := range map[string]*peer{"caller": rc.alice, "callee": rc.bob} {
-		if r := p.endReason(); r != signalling.ReasonCompleted {
-			t.Errorf("%s ended %q, want completed", name, r)
-		}
+	rc.completedAndResumed(t, func(name string, p *peer, d time.Duration) {
 		lost, ok := p.progressAt(ProgressSignallingLost, rc.broke)
 		if !ok {
 			t.Errorf("%s: no %s event after the reset", name, ProgressSignallingLost)
 		}
-		back, ok := p.progressAt(ProgressSignallingResumed, rc.broke)
-		if !ok {
-			t.Errorf("%s: no %s event after the reset", name, ProgressSignallingResumed)
-			continue
-		}
-		t.Logf("%s: signalling lost %v and resumed %v after the reset", name, lost.Sub(rc.broke).Round(time.Millisecond), back.Sub(rc.broke).Round(time.Millisecond))
-		if d := back.Sub(rc.broke); d > 3*time.Second {
+		t.Logf("%s: signalling lost %v and resumed %v after the reset", name, lost.Sub(rc.broke).Round(time.Millisecond), d.Round(time.Millisecond))
+		if d > 3*time.Second {
 			t.Errorf("%s: resumed %v after the reset, want within 3 s", name, d)
 		}
 		if p.has(EventInterruption, nil) {
 			t.Errorf("%s: audio was interrupted; the media path does not depend on signalling", name)
 		}
-	}
+	})
 	if rc.bobStats == nil || rc.bobStats.PacketsReceived == 0 {
 		t.Errorf("callee statistics %+v: want audio received", rc.bobStats)
 	}
