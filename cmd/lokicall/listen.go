@@ -44,6 +44,10 @@ a headless answering machine needs --accept auto (or contacts).
 Probes (lokicall ping) are answered, without ringing, for the callers --accept
 would let ring; others get the reject their call would get.
 
+If the Lokinet daemon stops, the listener keeps running: it says so (JSON
+event "progress", reason "lokinet-down"), waits for Lokinet however long, and
+listens again on the node's Lokinet address, as it is then, when it is back.
+
 Missed and rejected calls are printed (JSON events "missed" and "rejected" with
 --json) and logged at info level. Keys during a call: m mutes and unmutes, q
 hangs up (and keeps listening); q while no call rings quits.`,
