@@ -186,6 +186,8 @@ type setupRun struct {
 	rtt            time.Duration
 	answer, resAns time.Time
 	first, restart map[setupStep]time.Time
+	// recovery is each side's recovery_rtts after the socket died.
+	recovery map[string]float64
 }
 
 // runSetupCall places one call over a vnet path with the given one-way
@@ -247,6 +249,7 @@ func runSetupCall(t *testing.T, ips [2]string, subnet string, port uint16, oneWa
 	}
 	run := setupRun{rtt: 2 * oneWay, answer: time.Unix(0, ringing.Load()),
 		resAns: logs.time("the caller restarts the media path"), first: tr.flow(0), restart: tr.flow(1)}
+	run.recovery = map[string]float64{"caller": recoveryRTTs(alice), "callee": recoveryRTTs(bob)}
 	connMu.Lock()
 	run.first[stepConnectCaller], run.first[stepConnectCallee] = conns["caller"], conns["callee"]
 	connMu.Unlock()
@@ -254,6 +257,20 @@ func runSetupCall(t *testing.T, ips [2]string, subnet string, port uint16, oneWa
 		t.Fatalf("no restart after the caller's socket died (killed: %v)", killed.Load() != 0)
 	}
 	return run
+}
+
+// recoveryRTTs is the recovery_rtts of p's last ended interruption; -1
+// when there is none.
+func recoveryRTTs(p *peer) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := -1.0
+	for _, ev := range p.evs {
+		if ev.Kind == EventInterruption && ev.Interruption.Phase == InterruptionEnded && ev.Interruption.RecoveryRTTs != nil {
+			r = *ev.Interruption.RecoveryRTTs
+		}
+	}
+	return r
 }
 
 // inRTTs lists the steps of a timeline in path round trips after start,
@@ -316,6 +333,8 @@ func TestSetupRoundTrips(t *testing.T) {
 	}{{"before", before}, {"after", after}} {
 		t.Logf("%s: first path, from the answer:%s", r.name, inRTTs(r.run.first, r.run.answer, r.run.rtt))
 		t.Logf("%s: restart, from the answer:%s", r.name, inRTTs(r.run.restart, r.run.resAns, r.run.rtt))
+		t.Logf("%s: recovery_rtts (path's first packet back to first audio): caller %.2f, callee %.2f",
+			r.name, r.run.recovery["caller"], r.run.recovery["callee"])
 		if _, ok := r.run.first[stepHelloVerify]; ok {
 			t.Errorf("%s: the DTLS server sent a HelloVerifyRequest: a round trip for a cookie ICE made useless", r.name)
 		}
