@@ -133,11 +133,16 @@ func (s *session) maybeRestart(now time.Time) {
 // it carried audio.
 var restartGraceRTTs = 6.0
 
-// restartUnderWay reports whether the pending path of the last restart is
-// younger than restartGraceRTTs of the call's median path round trip.
+// restartUnderWay reports whether the newest media path, the pending one
+// or else the current one (which the caller makes current half a round trip
+// before the callee's audio reaches it), is younger than restartGraceRTTs
+// of the call's median path round trip.
 func (s *session) restartUnderWay(now time.Time) bool {
 	s.mu.Lock()
 	p := s.pending
+	if p == nil {
+		p = s.path
+	}
 	s.mu.Unlock()
 	rtt := s.quality.medianRTT()
 	if p == nil || rtt <= 0 {
