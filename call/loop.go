@@ -199,11 +199,9 @@ func (s *session) onConnectionError(err error) *ending {
 
 // onConnected: the current media path is up.
 func (s *session) onConnected(ctx context.Context) *ending {
-	// The callee, the DTLS client, connects last, so its peer can receive
-	// on the new path: it switches now. The caller switches when the
-	// callee's audio arrives on the new path (session.receiving), or at
-	// once if its current path never connected.
-	if p := s.loop.waiting; p != nil && (s.role == signalling.Callee || !s.currentConnected()) && s.promote(p) {
+	// Each side switches to a new path once its own handshake is done (see
+	// switchOnHandshake); the old path drains meanwhile.
+	if p := s.loop.waiting; p != nil && (s.role == signalling.Callee || switchOnHandshake || !s.currentConnected()) && s.promote(p) {
 		s.log.Info("the new media path connected and replaces the old one")
 	}
 	s.loop.waiting = nil
@@ -219,6 +217,16 @@ func (s *session) onConnected(ctx context.Context) *ending {
 	}
 	return nil
 }
+
+// switchOnHandshake makes the caller, the DTLS server, switch to a
+// restart's new path as soon as its handshake completes, as the callee does
+// at its own: its first audio on the new path then rides with its final
+// handshake flight and reaches the callee as that connects, one path round
+// trip sooner than if it waited for the callee's audio on the new path
+// (session.receiving, which remains the switch when this is off). Should
+// that flight be lost, the callee recovers it by DTLS retransmission while
+// the caller still plays what the callee sends on the draining old path.
+var switchOnHandshake = true
 
 // maybeStartMedia starts audio once the call is accepted and the media path
 // connected.

@@ -24,6 +24,8 @@ type mediaPath struct {
 	// that is no longer the session's current one are ignored.
 	gen  int64
 	mode ice.Mode
+	// created is when the path was built.
+	created time.Time
 
 	ep    *ice.Endpoint
 	pc    *webrtc.PeerConnection
@@ -62,7 +64,7 @@ type mediaPath struct {
 // send-receive audio track. The path is not yet the session's: callbacks
 // check that it is before acting.
 func (s *session) newMediaPath(mode ice.Mode) (*mediaPath, error) {
-	p := &mediaPath{gen: s.gen.Add(1), mode: mode, connected: make(chan struct{}), iceUp: make(chan struct{})}
+	p := &mediaPath{gen: s.gen.Add(1), mode: mode, created: time.Now(), connected: make(chan struct{}), iceUp: make(chan struct{})}
 	if mode.ExposesIP() {
 		// Said before the endpoint exists: nothing has left through a
 		// non-Lokinet interface yet.

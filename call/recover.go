@@ -114,11 +114,41 @@ func (s *session) maybeRestart(now time.Time) {
 	if r.resolving || now.Before(r.next) || s.machine.State() != signalling.StateAccepted || s.loop.lokinet.down {
 		return
 	}
+	if s.restartUnderWay(now) {
+		return
+	}
 	wait := restartBackoff[min(r.attempts, len(restartBackoff)-1)]
 	r.attempts++
 	r.next = now.Add(wait)
 	s.log.Info("restarting the media path", "attempt", r.attempts)
 	s.lookUpPeer(wait)
+}
+
+// restartGraceRTTs is how many path round trips a restart's path is given
+// before another restart may replace it. From the offer, the caller hears
+// the callee on it after 5 (the offer's and the answer's crossing, one
+// binding check, the nomination, four DTLS flights, the callee's first
+// audio); one more is margin. On a 250 ms path that is more than the first
+// restart backoff, which would otherwise throw the path away just before
+// it carried audio.
+var restartGraceRTTs = 6.0
+
+// restartUnderWay reports whether the newest media path, the pending one
+// or else the current one (which the caller makes current half a round trip
+// before the callee's audio reaches it), is younger than restartGraceRTTs
+// of the call's median path round trip.
+func (s *session) restartUnderWay(now time.Time) bool {
+	s.mu.Lock()
+	p := s.pending
+	if p == nil {
+		p = s.path
+	}
+	s.mu.Unlock()
+	rtt := s.quality.medianRTT()
+	if p == nil || rtt <= 0 {
+		return false
+	}
+	return ms(now.Sub(p.created)) < restartGraceRTTs*rtt
 }
 
 // lookUpPeer looks the peer's .loki address up again, giving up after

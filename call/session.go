@@ -294,8 +294,8 @@ func (s *session) promote(p *mediaPath) bool {
 		_ = older.close()
 	}
 	if old != nil {
-		// The peer may switch a moment later (the DTLS server connects
-		// half a round trip before the client): play what it still sends
+		// The peer may switch a moment later (the DTLS client connects
+		// half a round trip after the server): play what it still sends
 		// on the old path for a while.
 		time.AfterFunc(drainFor, func() {
 			s.mu.Lock()
@@ -505,9 +505,10 @@ func (s *session) onTrack(p *mediaPath, track *webrtc.TrackRemote, recv *webrtc.
 }
 
 // receiving reports whether audio arriving on p is played: the current
-// path's and a draining one's. The caller switches to a restart's new path
-// when the first audio arrives on it, the proof that the callee, which
-// switches once its side connected, receives there too.
+// path's and a draining one's. Unless it switched at its own handshake
+// (switchOnHandshake), the caller switches to a restart's new path when the
+// first audio arrives on it, the proof that the callee, which switches once
+// its side connected, receives there too.
 func (s *session) receiving(p *mediaPath) bool {
 	s.mu.Lock()
 	ok := p == s.path || p == s.draining
