@@ -55,7 +55,8 @@ fuzz:
 	done
 
 # Per-frame CPU of the media path against pion's raw sample path, measured in
-# the same run; the table goes to out/bench.txt.
+# the same run, and the jitter buffer's replay of stalling paths against the
+# same paths without stalls; the table goes to out/bench.txt.
 bench: deps
 	@mkdir -p out
 	$(GO) test -run='^$$' -bench='EncodeComplexity|FrameSizes|ReceivePath|JitterPushPop' -benchtime=1s ./media/ >out/bench-raw.txt
@@ -65,6 +66,11 @@ bench: deps
 		r = ""; if (n ~ /baseline-pion-raw/) base = ns; \
 		if (n ~ /SendPath\/lokicall/ && base > 0) r = sprintf("  %.0fx pion raw baseline", ns / base); \
 		printf "%-36s %10.0f ns/frame %8s %% core%s\n", n, ns, pct, r }' out/bench-raw.txt | tee out/bench.txt
+	$(GO) test -run='^$$' -bench='Stalls' -benchtime=1x ./media/ >out/stalls-raw.txt
+	@awk '/^Benchmark/ { n=$$1; sub(/^BenchmarkStalls\//, "", n); sub(/-[0-9]+$$/, "", n); \
+		for (i = 4; i < NF; i++) m[$$(i+1)] = $$i; \
+		printf "stalls %-32s buffer delay %5.1f ms vs %5.1f ms without stalls (%.2fx), stall concealed <= %.2fx its length, back at target in %4.0f ms, %.2f %% concealed without stalls\n", \
+			n, m["ms_median_stalls"], m["ms_median_calm"], m["delay_ratio"], m["conceal_per_stall"], m["ms_recovery"], m["pct_concealed_calm"] }' out/stalls-raw.txt | tee -a out/bench.txt
 
 clean:
 	rm -rf bin out testnet/build testnet/results
