@@ -196,14 +196,14 @@ type JitterBuffer struct {
 	adaptive    bool
 	transit     window // recent relative transit times, seconds
 	fastest     float64
-	calm        window // recent calm packets' delays, seconds
+	calm        window  // recent calm packets' delays, seconds
 	cover       float64 // calmPercentile of calm, seconds
 	pushes      int
 	tsBase      uint32 // RTP time of transit zero
 	arrivalBase time.Time
 	peaks       []peak // recent delay peaks, oldest first
 	inPeakAt    time.Time
-	recovering  int // Pops left in which a late burst is cut back
+	recovering  int   // Pops left in which a late burst is cut back
 	winPops     int   // Pops in the current adapt window
 	winLen      int   // Pops per adapt window
 	winMin      int64 // fewest frames buffered at a Pop this window

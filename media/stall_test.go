@@ -295,4 +295,3 @@ func BenchmarkStalls(b *testing.B) {
 		})
 	}
 }
-
