@@ -50,8 +50,8 @@ const (
 	peakWindow = 10 * time.Second
 	peakCount  = 3
 	// recoverWindow: for this long after an underrun, audio buffered more
-	// than a frame beyond the target (the late burst of a stall) is
-	// dropped, oldest first, down to the target.
+	// than two frames beyond the target (the late burst of a stall) is
+	// dropped, oldest first, down to the target, unless peaks recur.
 	recoverWindow = 2 * time.Second
 	// adaptWindow is how long the buffer watches its fill level before it
 	// drops or inserts one frame.
@@ -158,10 +158,12 @@ type JitterStats struct {
 // target: one frame plus the 95th percentile of their delays, rounded up
 // to whole frames after ignoring a quarter frame of scheduling noise. Only
 // recurring peaks (three or more within 10 s) raise the target to cover
-// them, up to MaxTarget; an isolated peak is concealed while it lasts, and
-// for 2 s after an underrun the late burst that ends it is cut back to the
-// target, oldest packets first, so that a stall costs a gap rather than a
-// lasting delay. The RFC 3550 jitter (Jitter) is reported, not used.
+// them, up to MaxTarget, and keep the bursts that end them, which the
+// slower policy below plays out. An isolated peak is concealed while it
+// lasts, and for 2 s after an underrun the late burst that ends it is cut
+// back to the target (when it holds more than two frames beyond it),
+// oldest packets first, so that a stall costs a gap rather than a lasting
+// delay. The RFC 3550 jitter (Jitter) is reported, not used.
 //
 // Every second the buffer compares its fill level at each Pop with the
 // target: when it never fell below two frames and rose above the target,
@@ -203,6 +205,7 @@ type JitterBuffer struct {
 	arrivalBase time.Time
 	peaks       []peak // recent delay peaks, oldest first
 	inPeakAt    time.Time
+	peakMode    bool  // peaks recur: the target covers them, bursts are kept
 	recovering  int   // Pops left in which a late burst is cut back
 	winPops     int   // Pops in the current adapt window
 	winLen      int   // Pops per adapt window
@@ -409,7 +412,7 @@ func (j *JitterBuffer) PopQuiet(quiet bool) Slot {
 	}
 	if j.recovering > 0 {
 		j.recovering--
-		if keep := max(int64(j.target/j.frame), 1); j.highest-j.head+1 > keep+1 {
+		if keep := max(int64(j.target/j.frame), 1); !j.peakMode && j.highest-j.head+1 > keep+2 {
 			j.log.Debug("media: jitter buffer cutting a late burst back", "delay", j.delay(), "target", j.target)
 			j.discard(j.highest + 1 - keep)
 			j.shrink, j.grow = false, false
@@ -559,7 +562,7 @@ func (j *JitterBuffer) retarget(now time.Time) {
 			height = max(height, p.height)
 		}
 	}
-	if recent >= peakCount {
+	if j.peakMode = recent >= peakCount; j.peakMode {
 		cover = max(cover, height)
 	}
 	noise := (j.frame / 4).Seconds()
