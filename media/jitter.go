@@ -42,6 +42,10 @@ const (
 	// cover is part of a delay peak (a stall, a burst after it, a host's
 	// hiccup), not of the calm path.
 	peakMargin = 60 * time.Millisecond
+	// calmFirst: the first packets of a call, until this much audio, are
+	// all taken as calm: the path's cover is not known yet, and a call's
+	// start is often bursty.
+	calmFirst = time.Second
 	// peakMerge: peak packets less than this apart are one peak.
 	peakMerge = 500 * time.Millisecond
 	// peakWindow and peakCount: peakCount peaks or more within peakWindow
@@ -199,6 +203,7 @@ type JitterBuffer struct {
 	transit     window // recent relative transit times, seconds
 	fastest     float64
 	calm        window  // recent calm packets' delays, seconds
+	calmFirst   int     // calm packets needed before peaks are told apart
 	cover       float64 // calmPercentile of calm, seconds
 	pushes      int
 	tsBase      uint32 // RTP time of transit zero
@@ -278,6 +283,7 @@ func NewJitterBuffer(cfg JitterConfig) (*JitterBuffer, error) {
 		j.target = j.roundUp(j.target)
 		j.transit = newWindow(int(fastestWindow / cfg.FrameDuration))
 		j.calm = newWindow(int(calmWindow / cfg.FrameDuration))
+		j.calmFirst = max(int(calmFirst/cfg.FrameDuration), 8)
 		j.winLen = max(int(adaptWindow/cfg.FrameDuration), 4)
 		j.resetWindow()
 	}
@@ -531,8 +537,9 @@ func (j *JitterBuffer) updateTransit(ts uint32, arrival time.Time) {
 		j.fastest = r
 	}
 	d := r - j.fastest
-	if d > j.cover+peakMargin.Seconds() {
+	if j.calm.n >= j.calmFirst && d > j.cover+peakMargin.Seconds() {
 		if j.inPeakAt.IsZero() || arrival.Sub(j.inPeakAt) > peakMerge {
+			j.log.Debug("media: jitter buffer delay peak", "delay", time.Duration(d*float64(time.Second)), "cover", time.Duration(j.cover*float64(time.Second)))
 			j.peaks = append(j.peaks, peak{at: arrival})
 			if len(j.peaks) > 2*peakCount {
 				j.peaks = slices.Delete(j.peaks, 0, 1)
