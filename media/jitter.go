@@ -116,8 +116,9 @@ type JitterConfig struct {
 	// FrameDuration is the audio in each packet; 0: 20 ms.
 	FrameDuration time.Duration
 	// Fixed keeps the target delay at TargetDelay. By default the buffer
-	// is adaptive: its target follows the measured transit variation and
-	// jitter (see JitterBuffer), never below one frame.
+	// is adaptive: its target follows the delays measured on the path,
+	// delay peaks left out unless they recur (see JitterBuffer), never
+	// below one frame.
 	Fixed bool
 	// TargetDelay is how much audio the buffer collects before playout
 	// starts (for an adaptive buffer: until it has measured the path);
