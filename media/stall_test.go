@@ -96,11 +96,15 @@ func tracePaths(t testing.TB, file string) (withStalls, calm stallPath) {
 	calm = stallPath{name: file + " despiked", length: tr.Length()}
 	calm.delay = func(at time.Duration) (time.Duration, bool) {
 		d, lost := tr.OneWay(at)
-		for back := at; d > spike && back > 0; {
-			back = max(back-stallFrame, 0)
-			d, _ = tr.OneWay(back)
+		if lost || d <= spike {
+			return d, lost
 		}
-		return d, lost
+		for back := at - stallFrame; back >= 0; back -= stallFrame {
+			if b, l := tr.OneWay(back); !l && b <= spike {
+				return b, false
+			}
+		}
+		return d, false // a spike at the start has no calm probe before it
 	}
 	return withStalls, calm
 }
