@@ -43,29 +43,35 @@ e2e: build
 
 fuzz:
 	@set -e; for t in \
-		lokinet:FuzzParseAddress:150000 lokinet:FuzzParseTarget:80000 lokinet:FuzzResolverReply:250000 \
+		lokinet:FuzzParseAddress:150000 lokinet:FuzzParseShared:100000 lokinet:FuzzParseTarget:80000 lokinet:FuzzResolverReply:250000 \
 		signalling:FuzzDecode:200000 ice:FuzzCheckRemoteSDP:150000 \
 		media:FuzzParseSpec:80000 media:FuzzWAVDecode:250000 media:FuzzPacketDuration:250000 \
 		ice:FuzzImportCandidate:40000 ice:FuzzParseServer:150000 \
 		config:FuzzParse:150000 config:FuzzEditKeepsFile:10000 measure:FuzzReadStamps:250000 \
+		history:FuzzRead:150000 \
 		testnet/node:FuzzRewriteInbound:150000 testnet/node:FuzzDNSAnswer:150000 testnet/onion:FuzzRelayHandle:100000 testnet/onion:FuzzParseTrace:100000 testnet/node:FuzzControlRequest:100000; do \
 		IFS=: read -r pkg fn execs <<<"$$t"; execs=$$((execs * $(FUZZ_SCALE))); \
 		echo "fuzz $$pkg $$fn for $$execs executions"; \
 		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$${execs}x ./$$pkg/ >/tmp/lokicall-fuzz.log 2>&1 || { cat /tmp/lokicall-fuzz.log; exit 1; }; \
 	done
 
-# Per-frame CPU of the media path against pion's raw sample path, measured in
-# the same run, and the jitter buffer's replay of stalling paths against the
-# same paths without stalls; the table goes to out/bench.txt.
+# Per-frame CPU of the media path against pion's raw sample path, a probe's
+# round trip against a raw TCP echo, and the jitter buffer's replay of
+# stalling paths against the same paths without stalls, each measured in the
+# same run; the table goes to out/bench.txt.
 bench: deps
 	@mkdir -p out
 	$(GO) test -run='^$$' -bench='EncodeComplexity|FrameSizes|ReceivePath|JitterPushPop' -benchtime=1s ./media/ >out/bench-raw.txt
 	$(GO) test -run='^$$' -bench='SendPath' -benchtime=2s ./call/ >>out/bench-raw.txt
+	$(GO) test -run='^$$' -bench='ProbeRoundTrip' -benchtime=1s ./signalling/ >>out/bench-raw.txt
 	@awk '/^Benchmark/ { n=$$1; sub(/-[0-9]+$$/, "", n); ns=$$3; pct="-"; \
 		for (i = 4; i < NF; i++) if ($$(i+1) == "pct_core") pct = $$i; \
 		r = ""; if (n ~ /baseline-pion-raw/) base = ns; \
 		if (n ~ /SendPath\/lokicall/ && base > 0) r = sprintf("  %.0fx pion raw baseline", ns / base); \
-		printf "%-36s %10.0f ns/frame %8s %% core%s\n", n, ns, pct, r }' out/bench-raw.txt | tee out/bench.txt
+		if (n ~ /ProbeRoundTrip\/baseline-raw-echo/) pbase = ns; \
+		if (n ~ /ProbeRoundTrip\/probe/ && pbase > 0) r = sprintf("  %.1fx raw TCP echo baseline", ns / pbase); \
+		u = (n ~ /ProbeRoundTrip/) ? "ns/probe" : "ns/frame"; \
+		printf "%-36s %10.0f %-8s %8s %% core%s\n", n, ns, u, pct, r }' out/bench-raw.txt | tee out/bench.txt
 	$(GO) test -run='^$$' -bench='Stalls' -benchtime=1x ./media/ >out/stalls-raw.txt
 	@awk '/^Benchmark/ { n=$$1; sub(/^BenchmarkStalls\//, "", n); sub(/-[0-9]+$$/, "", n); \
 		for (i = 4; i < NF; i++) m[$$(i+1)] = $$i; \

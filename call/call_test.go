@@ -169,6 +169,13 @@ func TestCallPrivacyAndAudio(t *testing.T) {
 	if !bob.has(EventCaller, func(ev Event) bool { return ev.Peer == alice.node.Address.String() }) {
 		t.Errorf("callee did not report the caller's address %s", alice.node.Address)
 	}
+	// The caller's --duration ended the call: each side says who ended it.
+	endedBy := func(by string) func(Event) bool {
+		return func(ev Event) bool { return ev.State == StateEnded && ev.By == by }
+	}
+	if !alice.has(EventState, endedBy(EndedByLocal)) || !bob.has(EventState, endedBy(EndedByPeer)) {
+		t.Errorf("ended events do not say the caller ended the call: caller %v, callee %v", alice.evs, bob.evs)
+	}
 	if stats == nil || stats.PacketsReceived == 0 || stats.FramesPlayed == 0 {
 		t.Fatalf("caller stats %+v", stats)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/media"
 	"github.com/lokicall/lokicall/signalling"
+	"github.com/lokicall/lokicall/tones"
 )
 
 // DefaultPort is the TCP port a callee listens on for signalling, on its
@@ -113,6 +114,16 @@ type Config struct {
 	// call closes what they return, which must close what it wraps.
 	WrapSource func(media.Source) media.Source
 	WrapSink   func(media.Sink) media.Sink
+
+	// Tones, if set, are played on a device output (Out of kind device):
+	// the ring while this callee rings, the ringback while the callee
+	// rings this caller, then the busy or declined tone if it ends so.
+	// Nil plays none; other outputs (files, null) never get them.
+	Tones *tones.Plan
+	// WatchLokinet follows Lokinet's interface (Node.Interface) during a
+	// call, to notice a daemon restart (the interface goes away and comes
+	// back); nil means lokinet.WatchInterface.
+	WatchLokinet func(ctx context.Context, iface string) (<-chan lokinet.InterfaceState, error)
 
 	// Events receives the call's events; nil drops them.
 	Events Emitter

@@ -40,26 +40,14 @@ func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error
 		port = DefaultPort
 	}
 	cfg.Events.emit(Event{Kind: EventState, State: StateResolving, Peer: target.Host})
-	ip, err := cfg.Resolver.LookupIP(ctx, target.Host)
+	ip, peer, err := lookupPeer(ctx, cfg.Node, cfg.Resolver, target)
 	if err != nil {
-		return nil, classifyLookup(target.Host, err)
-	}
-	if !cfg.Node.Contains(ip) {
-		return nil, fmt.Errorf("%w: %s resolved to %v, outside Lokinet range %v", ErrPolicy, target.Host, ip, cfg.Node.Range)
-	}
-	peer := target.Address
-	if peer.IsZero() {
-		// An ONS name: learn the address behind it the same way a callee
-		// learns the caller's, from Lokinet's reverse mapping.
-		if peer, err = cfg.Resolver.LookupAddr(ctx, ip); err != nil {
-			return nil, classifyLookup(ip.String(), err)
-		}
+		return nil, err
 	}
 	log.Debug("resolved", "ip", ip, "peer", peer)
 
 	cfg.Events.emit(Event{Kind: EventState, State: StateConnecting, Peer: peer.String()})
-	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: cfg.Node.IP.AsSlice()}}
-	conn, err := signalling.Dial(ctx, dialer, netip.AddrPortFrom(ip, port), signalling.ConnOptions{Logger: log})
+	conn, err := signalling.Dial(ctx, nodeDialer(cfg.Node), netip.AddrPortFrom(ip, port), signalling.ConnOptions{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("%w: signalling to %s port %d: %w", ErrUnreachable, peer, port, err)
 	}
@@ -68,6 +56,7 @@ func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error
 		_ = conn.Close()
 		return nil, err
 	}
+	s.redialTo = netip.AddrPortFrom(ip, port)
 	sdp, err := s.localDescription(webrtc.SDPTypeOffer)
 	if err == nil {
 		err = s.send(signalling.Message{Type: signalling.TypeOffer, From: cfg.Node.Address.String(), SDP: sdp, Mode: string(s.mode), Ptime: s.ptime()})
@@ -80,6 +69,27 @@ func Dial(ctx context.Context, cfg Config, target lokinet.Target) (*Stats, error
 	}
 	s.state(StateOffering, "")
 	return s.run(ctx, nil)
+}
+
+// lookupPeer resolves target through Lokinet's DNS to its IP in this node's
+// view, which must lie in the Lokinet range, and its .loki address.
+func lookupPeer(ctx context.Context, node lokinet.Node, r *lokinet.Resolver, target lokinet.Target) (netip.Addr, lokinet.Address, error) {
+	ip, err := r.LookupIP(ctx, target.Host)
+	if err != nil {
+		return netip.Addr{}, lokinet.Address{}, classifyLookup(target.Host, err)
+	}
+	if !node.Contains(ip) {
+		return netip.Addr{}, lokinet.Address{}, fmt.Errorf("%w: %s resolved to %v, outside Lokinet range %v", ErrPolicy, target.Host, ip, node.Range)
+	}
+	peer := target.Address
+	if peer.IsZero() {
+		// An ONS name: learn the address behind it the same way a callee
+		// learns the caller's, from Lokinet's reverse mapping.
+		if peer, err = r.LookupAddr(ctx, ip); err != nil {
+			return netip.Addr{}, lokinet.Address{}, classifyLookup(ip.String(), err)
+		}
+	}
+	return ip, peer, nil
 }
 
 // classifyLookup maps a Lokinet DNS failure to the call's sentinels.
@@ -103,4 +113,10 @@ func hasTURN(servers []ice.Server) bool {
 		}
 	}
 	return false
+}
+
+// nodeDialer dials from node's Lokinet address, so that signalling leaves
+// only through Lokinet's interface.
+func nodeDialer(node lokinet.Node) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: node.IP.AsSlice()}}
 }

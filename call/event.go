@@ -81,7 +81,17 @@ type Event struct {
 	Live    *LiveStats `json:"live,omitempty"`
 
 	Interruption *Interruption `json:"interruption,omitempty"`
+	// By, on the ended state, says which side ended the call: EndedByLocal
+	// (this side hung up, rejected or gave up) or EndedByPeer (the peer's
+	// hangup, reject or busy). Empty when neither did (a lost connection).
+	By string `json:"by,omitempty"`
 }
+
+// Values of Event.By.
+const (
+	EndedByLocal = "local"
+	EndedByPeer  = "peer"
+)
 
 // Emitter receives events; it must not block for long.
 type Emitter func(Event)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -30,32 +29,51 @@ type ListenConfig struct {
 	MaxCalls int
 	// OnCallEnd, if set, receives each call's result.
 	OnCallEnd func(stats *Stats, err error)
+	// Probe decides which callers' reachability probes are answered
+	// (ProbePolicy); a refused probe gets the Decision's reason in a
+	// reject. Nil refuses every probe with "declined".
+	Probe func(caller lokinet.Address) Decision
 	// OnIncoming, if set, is called as each call arrives (after the caller
 	// event) with a function that hangs that call up: a decline while it
 	// rings, a hang-up once answered.
 	OnIncoming func(callID string, caller lokinet.Address, hangUp func())
+	// LokinetWait is how long Lokinet's interface may be away before the
+	// listener says, once, that it is still waiting for it; 0 means
+	// DefaultLokinetWait. The listener waits on either way.
+	LokinetWait time.Duration
 }
 
 // Listen serves incoming calls on the node's Lokinet address until ctx ends
 // or MaxCalls calls have ended. It returns nil on cancellation; when MaxCalls
 // is reached it returns the last call's error.
+//
+// It follows Lokinet's interface (Node.Interface) as calls do: while the
+// daemon is away nothing listens and Listen waits for it, however long;
+// when it is back, Listen looks the node up again and listens on its
+// address as it is now, on the same port.
 func Listen(ctx context.Context, lc ListenConfig) error {
 	port := lc.Port
 	if port == 0 {
 		port = DefaultPort
 	}
 	log := lc.logger()
-	addr := netip.AddrPortFrom(lc.Node.IP, port)
-	var lcfg net.ListenConfig
-	ln, err := lcfg.Listen(ctx, "tcp4", addr.String())
+	sock, err := listenLokinet(ctx, lc.Node.IP, port)
 	if err != nil {
-		return fmt.Errorf("listen on Lokinet address %s: %w", addr, err)
+		return err
 	}
-	lc.Events.emit(Event{Kind: EventListen, Address: lc.Node.Address.String(), Message: addr.String()})
+	lc.Events.emit(Event{Kind: EventListen, Address: lc.Node.Address.String(), Message: sock.Addr().String()})
+	ln := newRebindable(sock)
+	node := &currentNode{node: lc.Node}
 
+	var following sync.WaitGroup
+	defer following.Wait() // after stop
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
+	following.Go(func() {
+		(&follower{lc: &lc, port: port, ln: ln, node: node, log: log}).run(sctx)
+	})
 	var (
+		calls   signalling.Calls
 		busy    atomic.Bool
 		mu      sync.Mutex
 		ended   int
@@ -64,12 +82,13 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 	srv := &signalling.Server{
 		Listener: ln,
 		Identify: func(ctx context.Context, remote netip.Addr) (lokinet.Address, error) {
-			if !lc.Node.Contains(remote) {
-				return lokinet.Address{}, fmt.Errorf("%w: connection from %v, outside Lokinet range %v", ErrPolicy, remote, lc.Node.Range)
+			if n := node.get(); !n.Contains(remote) {
+				return lokinet.Address{}, fmt.Errorf("%w: connection from %v, outside Lokinet range %v", ErrPolicy, remote, n.Range)
 			}
 			return lc.Resolver.LookupAddr(ctx, remote)
 		},
-		Busy: busy.Load,
+		Busy:  busy.Load,
+		Calls: &calls,
 		OnBusy: func(caller lokinet.Address) {
 			lc.Events.emit(Event{Kind: EventMissed, Peer: caller.String(), Reason: signalling.ReasonBusy,
 				Message: "missed call from " + caller.String() + ": you were in another call"})
@@ -83,7 +102,10 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 				_ = in.Conn.CloseLinger(ctx, signallingLinger)
 				return
 			}
-			stats, err := answer(sctx, &lc, in)
+			// The call binds its media to the node as it is now.
+			clc := lc
+			clc.Node = node.get()
+			stats, err := answer(sctx, &clc, in, &calls)
 			busy.Store(false)
 			if lc.OnCallEnd != nil {
 				lc.OnCallEnd(stats, err)
@@ -95,6 +117,21 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 				stop()
 			}
 			mu.Unlock()
+		},
+		Probe: func(_ context.Context, caller lokinet.Address) string {
+			d := Decision{Reason: signalling.ReasonDeclined}
+			if lc.Probe != nil {
+				d = lc.Probe(caller)
+			}
+			if d.Accept {
+				lc.Events.emit(Event{Kind: EventProbe, Peer: caller.String(), Message: "answered a probe from " + caller.String()})
+				return ""
+			}
+			if d.Reason == "" {
+				d.Reason = signalling.ReasonDeclined
+			}
+			lc.Events.emit(Event{Kind: EventProbe, Peer: caller.String(), Reason: d.Reason, Message: "refused a probe from " + caller.String()})
+			return d.Reason
 		},
 		Logger: log,
 	}
@@ -112,7 +149,7 @@ func Listen(ctx context.Context, lc ListenConfig) error {
 
 // answer runs one incoming call on the callee's side: ICE and DTLS connect
 // while the policy decides, media starts on accept.
-func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*Stats, error) {
+func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming, calls *signalling.Calls) (*Stats, error) {
 	start := time.Now()
 	cfg := &lc.Config
 	cfg.Events.emit(Event{Kind: EventCaller, CallID: in.Offer.CallID, Peer: in.Caller.String()})
@@ -143,6 +180,10 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 		_ = in.Conn.Close()
 		return nil, err
 	}
+	// A caller whose signalling connection breaks may resume the call on a
+	// new one; once the call is over, a resume gets its end.
+	ended := calls.Add(in.Offer.CallID, in.Caller, s)
+	defer func() { ended(signalling.Refusal{Type: signalling.TypeHangup, Reason: s.endReason}) }()
 	if err := s.machine.Received(signalling.TypeOffer); err != nil {
 		return s.finish(ending{err: fmt.Errorf("%w: %w", ErrProtocol, err), reason: signalling.ReasonProtocolError, notify: signalling.TypeReject})
 	}
@@ -165,6 +206,7 @@ func answer(ctx context.Context, lc *ListenConfig, in *signalling.Incoming) (*St
 		return s.finish(ending{err: err, reason: signalling.ReasonError, notify: signalling.TypeReject})
 	}
 	s.state(StateRinging, "")
+	s.playTone(ringTone)
 
 	policy := lc.Accept
 	if policy == nil {

@@ -69,6 +69,10 @@ type callState struct {
 	// recovery is the restart state (the caller's restarts, the callee's
 	// requests).
 	recovery recovery
+	// sig is the state of the signalling connection.
+	sig sigState
+	// lokinet follows the Lokinet daemon (its interface).
+	lokinet daemonWatch
 }
 
 // run drives the session until the call ends, then releases everything and
@@ -77,10 +81,11 @@ type callState struct {
 func (s *session) run(ctx context.Context, decisions <-chan Decision) (*Stats, error) {
 	rctx, stopRead := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRead()
-	s.readStarted = true
-	go s.readLoop(rctx)
+	s.readCtx = rctx
+	s.startReading()
 
 	s.loop = callState{decisions: decisions}
+	s.watchLokinet(rctx)
 	s.waitFor(s.currentPath())
 	if s.role == signalling.Caller {
 		// The callee ends ringing itself; the caller waits a little longer
@@ -104,10 +109,13 @@ func (s *session) events(ctx context.Context) ending {
 		case <-ctx.Done():
 			e = s.onCancel(ctx)
 		case in := <-s.inbox:
+			if in.conn != s.signallingConn() {
+				break // from a connection the call has left
+			}
 			if in.err != nil {
 				e = s.onConnectionError(in.err)
-			} else {
-				e = s.onMessage(ctx, in.msg)
+			} else if e = s.onMessage(ctx, in.msg); e != nil && e.notify == "" {
+				e.fromPeer = true
 			}
 		case <-l.connected:
 			e = s.onConnected(ctx)
@@ -135,10 +143,20 @@ func (s *session) events(ctx context.Context) ending {
 			s.onResumed(r)
 		case res := <-s.resolvedC:
 			e = s.onResolved(res)
-		case <-s.rebuildC:
-			e = s.onRebuild()
 		case <-s.pathDownC:
 			s.onPathDown()
+		case r := <-s.resumeC:
+			s.onResumeRequest(r)
+		case r := <-s.redialC:
+			e = s.onRedialled(r)
+		case <-l.sig.limit:
+			e = s.onSignallingTimeout()
+		case <-l.sig.answerBy:
+			s.onRestartUnanswered()
+		case st, ok := <-l.lokinet.states:
+			s.onLokinet(st, ok)
+		case r := <-s.rediscovered:
+			s.onRediscovered(r)
 		}
 		if e != nil {
 			return *e
@@ -161,8 +179,15 @@ func (s *session) onCancel(ctx context.Context) *ending {
 	return hangUp(ctx.Err(), signalling.ReasonCancelled)
 }
 
-// onConnectionError: the signalling connection ended or sent garbage.
+// onConnectionError: the signalling connection ended or sent garbage. An
+// established call waits for a new connection (resume.go).
 func (s *session) onConnectionError(err error) *ending {
+	switch {
+	case errors.Is(err, signalling.ErrMalformed), errors.Is(err, signalling.ErrFrameTooLarge), errors.Is(err, signalling.ErrVersion):
+	case s.machine.Established():
+		s.onSignallingLost(err)
+		return nil
+	}
 	switch {
 	case errors.Is(err, io.EOF):
 		return &ending{err: ErrConnectionLost, reason: signalling.ReasonConnectionLost}
@@ -239,6 +264,7 @@ func (s *session) onAccepted(ctx context.Context) error {
 	l := &s.loop
 	l.phase = phaseAccepted
 	l.ringTimer = nil
+	s.stopTone()
 	s.state(StateAccepted, "")
 	if l.onionFailed && s.canFallBack() {
 		return s.startFallback()
@@ -359,6 +385,7 @@ func (s *session) onMessage(ctx context.Context, m signalling.Message) *ending {
 	switch m.Type {
 	case signalling.TypeRinging:
 		s.state(StateRinging, "")
+		s.playTone(ringbackTone)
 	case signalling.TypeAnswer:
 		if err := s.applyRemoteDescription(webrtc.SDPTypeAnswer, m.SDP); err != nil {
 			return localError(err)
@@ -412,6 +439,8 @@ func (s *session) onHangup(reason string) *ending {
 		return &ending{err: fmt.Errorf("%w: the peer's media path failed", ErrMediaFailed), reason: reason}
 	case reason == signalling.ReasonMediaLost:
 		return &ending{err: fmt.Errorf("%w: the peer heard no audio for too long", ErrMediaLost), reason: reason}
+	case reason == signalling.ReasonLokinetRestarted:
+		return &ending{err: fmt.Errorf("%w: the peer's Lokinet went away and the audio did not come back", ErrLokinetRestarted), reason: reason}
 	case s.loop.phase == phaseActive:
 		return &ending{reason: reason}
 	case s.role == signalling.Callee && s.loop.phase == phaseAccepted:
@@ -504,12 +533,17 @@ func (s *session) reportActive() {
 // finish tells the peer if needed, collects statistics, releases everything
 // and emits the end of the call.
 func (s *session) finish(e ending) (*Stats, error) {
+	s.endReason = e.reason
+	s.closeDone.Do(func() { close(s.readDone) })
 	stats := s.collectStats()
+	s.stopTone()
 	if e.notify != "" {
+		s.resumeToEnd()
 		if err := s.send(signalling.Message{Type: e.notify, Reason: e.reason}); err != nil {
 			s.log.Debug("could not tell peer the call ended", "err", err)
 		}
 	}
+	s.playEndTone(e)
 	if err := s.closeMedia(); err != nil {
 		s.log.Warn("closing call", "err", err)
 	}
@@ -521,6 +555,12 @@ func (s *session) finish(e ending) (*Stats, error) {
 		s.emit.emit(Event{Kind: EventStats, CallID: s.callID, Peer: s.peer.String(), Stats: stats})
 	}
 	ev := Event{Kind: EventState, CallID: s.callID, State: StateEnded, Peer: s.peer.String(), Reason: e.reason}
+	switch {
+	case e.notify != "":
+		ev.By = EndedByLocal
+	case e.fromPeer:
+		ev.By = EndedByPeer
+	}
 	if e.err != nil {
 		ev.Message = e.err.Error()
 	}
@@ -541,21 +581,22 @@ const signallingLinger = 2 * time.Second
 // message in flight: it half-closes, keeps reading (and discarding) until the
 // peer closes too or signallingLinger passes, then closes.
 func (s *session) closeSignalling() {
-	if err := s.conn.CloseWrite(); err == nil && s.readStarted {
+	conn := s.signallingConn()
+	if err := conn.CloseWrite(); err == nil && s.readStarted {
 		timeout := time.NewTimer(signallingLinger)
 		defer timeout.Stop()
 	drain:
 		for {
 			select {
 			case <-s.inbox:
-			case <-s.readDone:
+			case <-s.readerDone:
 				break drain
 			case <-timeout.C:
 				break drain
 			}
 		}
 	}
-	_ = s.conn.Close()
+	_ = conn.Close()
 }
 
 // fallBack moves the caller's media to the fallback mode: announced first,
@@ -602,6 +643,12 @@ func (s *session) sendAnswer() error {
 		return err
 	}
 	if err := s.send(signalling.Message{Type: signalling.TypeAnswer, SDP: sdp, Mode: string(s.mode), Ptime: s.ptime()}); err != nil {
+		if errors.Is(err, errSignallingDown) {
+			// Lost with the connection; resuming drops the restart
+			// it answered, and the caller restarts again.
+			s.log.Warn("could not answer", "err", err)
+			return nil
+		}
 		return err
 	}
 	return s.localDescriptionSent()

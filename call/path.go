@@ -81,7 +81,7 @@ func (s *session) newMediaPath(mode ice.Mode) (*mediaPath, error) {
 	ep, err := ice.NewEndpoint(ice.Config{
 		Mode:    mode,
 		Servers: s.cfg.Servers,
-		Node:    s.cfg.Node,
+		Node:    s.localNode(),
 		Net:     s.mediaNet,
 		Timers:  timers,
 		Logger:  s.log,

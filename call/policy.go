@@ -112,6 +112,26 @@ func NewPolicy(pc PolicyConfig) (Policy, error) {
 	return nil, fmt.Errorf("%w %q: want ask, contacts, auto or never", ErrBadAccept, pc.Mode)
 }
 
+// ProbePolicy returns what a listener with the policy pc says to a
+// reachability probe from caller, without asking anybody: accept for a
+// caller the policy would let ring, else the reason a call from that caller
+// would be refused with, so that a probe tells a refused caller nothing a
+// call would not.
+func ProbePolicy(pc PolicyConfig) func(caller lokinet.Address) Decision {
+	return func(caller lokinet.Address) Decision {
+		switch pc.Mode {
+		case AcceptAsk, AcceptAuto:
+			return Decision{Accept: true}
+		case AcceptContacts:
+			if pc.IsContact != nil && pc.IsContact(caller) {
+				return Decision{Accept: true}
+			}
+			return Decision{Reason: ReasonNotContact}
+		}
+		return Decision{Reason: signalling.ReasonDeclined}
+	}
+}
+
 // Outcome says how an incoming call ended, for call logs.
 type Outcome string
 

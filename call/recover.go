@@ -41,12 +41,24 @@ type recovery struct {
 	// resolving: a lookup of the peer runs; its result comes on
 	// session.resolvedC.
 	resolving bool
+	// requestAfterLookup: the callee asks for a restart once its lookup
+	// of the caller is done, so that the caller's new candidates are
+	// translated to the caller's address as Lokinet maps it now.
+	requestAfterLookup bool
 }
 
 // whileInterrupted runs on every watch tick of an interruption that has
 // lasted silent: the caller restarts the media path, with backoff; past the
 // media timeout the call ends.
 func (s *session) whileInterrupted(now time.Time, silent time.Duration) *ending {
+	if e := s.lokinetEnding(silent); e != nil {
+		return e
+	}
+	if s.loop.lokinet.down {
+		// Nothing can be built or sent before the daemon is back
+		// (onRediscovered restarts then).
+		return nil
+	}
 	limit := s.cfg.mediaTimeout()
 	if s.role == signalling.Callee {
 		limit += calleeMediaSlack
@@ -71,7 +83,7 @@ func (s *session) whileInterrupted(now time.Time, silent time.Duration) *ending 
 // its own.
 func (s *session) maybeRequestRestart(now time.Time) {
 	r := &s.loop.recovery
-	if now.Before(r.next) {
+	if now.Before(r.next) || s.loop.lokinet.down {
 		return
 	}
 	st := s.machine.State()
@@ -99,14 +111,27 @@ func (s *session) onRestartRequest() {
 // then the restart offer (onResolved).
 func (s *session) maybeRestart(now time.Time) {
 	r := &s.loop.recovery
-	if r.resolving || now.Before(r.next) || s.machine.State() != signalling.StateAccepted {
+	if r.resolving || now.Before(r.next) || s.machine.State() != signalling.StateAccepted || s.loop.lokinet.down {
 		return
 	}
-	r.resolving = true
 	wait := restartBackoff[min(r.attempts, len(restartBackoff)-1)]
 	r.attempts++
 	r.next = now.Add(wait)
 	s.log.Info("restarting the media path", "attempt", r.attempts)
+	s.lookUpPeer(wait)
+}
+
+// lookUpPeer looks the peer's .loki address up again, giving up after
+// wait (the longest restart backoff if 0); the result comes on
+// session.resolvedC (onResolved).
+func (s *session) lookUpPeer(wait time.Duration) {
+	if s.loop.recovery.resolving {
+		return
+	}
+	if wait <= 0 {
+		wait = restartBackoff[len(restartBackoff)-1]
+	}
+	s.loop.recovery.resolving = true
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
@@ -118,19 +143,17 @@ func (s *session) maybeRestart(now time.Time) {
 	}()
 }
 
-// onResolved: the lookup of a restart finished; send the restart offer.
+// onResolved: a new lookup of the peer finished; the caller sends the
+// restart offer.
 func (s *session) onResolved(res resolved) *ending {
 	r := &s.loop.recovery
 	r.resolving = false
-	if s.loop.phase != phaseActive || s.machine.State() != signalling.StateAccepted {
-		return nil
-	}
 	switch {
 	case res.err != nil:
 		// Lokinet's DNS may be down for a moment (a daemon restart); the
 		// restart goes on with the address known so far.
 		s.log.Warn("looking up the peer again failed; restarting with its known address", "err", res.err)
-	case !s.cfg.Node.Contains(res.ip):
+	case !s.localNode().Contains(res.ip):
 		s.log.Warn("peer resolved outside the Lokinet range; keeping its known address", "ip", res.ip)
 	default:
 		s.mu.Lock()
@@ -139,6 +162,13 @@ func (s *session) onResolved(res resolved) *ending {
 			s.peerIP = res.ip
 		}
 		s.mu.Unlock()
+	}
+	if r.requestAfterLookup {
+		r.requestAfterLookup = false
+		s.maybeRequestRestart(time.Now())
+	}
+	if s.role != signalling.Caller || s.loop.phase != phaseActive || s.machine.State() != signalling.StateAccepted || s.loop.lokinet.down {
+		return nil
 	}
 	if err := s.sendRestart(); err != nil {
 		s.log.Warn("restarting the media path failed", "err", err)
@@ -255,29 +285,7 @@ func (s *session) recoveryRTTs(at time.Time) (float64, bool) {
 func (s *session) recovered() {
 	r := &s.loop.recovery
 	r.attempts, r.next = 0, time.Time{}
-}
-
-// RecoverPath asks the call to rebuild its media path whole now: a new
-// endpoint (socket) and DTLS session, for when the old socket is dead (the
-// Lokinet interface went away and came back). It is safe from any
-// goroutine. The caller restarts at once, without waiting for the backoff;
-// on the callee it does nothing, since every restart the caller sends
-// already builds a new path on both sides.
-func (s *session) RecoverPath() {
-	select {
-	case s.rebuildC <- struct{}{}:
-	default:
-	}
-}
-
-// onRebuild: RecoverPath was called.
-func (s *session) onRebuild() *ending {
-	if s.role != signalling.Caller || s.loop.phase != phaseActive {
-		return nil
-	}
-	s.loop.recovery.next = time.Time{}
-	s.maybeRestart(time.Now())
-	return nil
+	s.loop.lokinet.restarted = s.loop.lokinet.down
 }
 
 // onPathDown: ICE reported the path disconnected or failed while audio

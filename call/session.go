@@ -31,13 +31,16 @@ type ending struct {
 	reason string
 	// notify says whether the peer still has to be told (hangup/reject).
 	notify signalling.Type
+	// fromPeer: the peer's message (hangup, reject, busy) ended the call.
+	fromPeer bool
 }
 
 // inbound is a message from the peer, or the error that ended the
-// connection.
+// connection, and the connection it came on.
 type inbound struct {
-	msg signalling.Message
-	err error
+	msg  signalling.Message
+	err  error
+	conn *signalling.Conn
 }
 
 // session is one call from either side, from the moment the signalling
@@ -46,9 +49,11 @@ type session struct {
 	cfg *Config
 	// mode is the current media path's mode: written by the loop under mu,
 	// read by the loop freely and by others under mu.
-	mode    ice.Mode
-	role    signalling.Role
-	callID  string
+	mode   ice.Mode
+	role   signalling.Role
+	callID string
+	// conn is the signalling connection (under mu): replaced when the
+	// call resumes on a new one.
 	conn    *signalling.Conn
 	machine *signalling.Machine
 	peer    lokinet.Address
@@ -68,7 +73,10 @@ type session struct {
 	draining *mediaPath
 	// peerIP is this node's view of the peer's Lokinet IP (under mu): the
 	// signalling connection's, or the one a later lookup found.
-	peerIP   netip.Addr
+	peerIP netip.Addr
+	// node is this node as Lokinet shows it (under mu): Config.Node, or
+	// what a lookup found after the daemon restarted.
+	node     lokinet.Node
 	receiver *media.Receiver // under mu
 	playout  playoutStream   // under mu
 	decoder  *media.Decoder
@@ -90,15 +98,35 @@ type session struct {
 	// network stack that reports to it.
 	inbound  inboundWatch
 	mediaNet transport.Net
-	// resolvedC, rebuildC and pathDownC carry recovery events to the loop.
+	// resolvedC and pathDownC carry recovery events to the loop.
 	resolvedC chan resolved
-	rebuildC  chan struct{}
 	pathDownC chan struct{}
+	// rediscovered carries the node found again after a daemon restart.
+	rediscovered chan rediscovery
 
-	inbox    chan inbound
-	readDone chan struct{}
-	// readStarted says whether readLoop runs (and will close readDone).
+	inbox chan inbound
+	// readDone is closed when the session finishes: it reads no more.
+	readDone  chan struct{}
+	closeDone sync.Once
+	// readCtx is the context of the read loops; readerDone is closed when
+	// the current connection's read loop has returned (loop only).
+	readCtx    context.Context
+	readerDone chan struct{}
+	// readStarted says whether a read loop runs (and will close
+	// readerDone).
 	readStarted bool
+	// sigDown: the signalling connection broke and the call waits for a
+	// new one; sends fail at once with errSignallingDown.
+	sigDown atomic.Bool
+	// resumeC carries the resumes the callee's server hands to the call;
+	// redialC the caller's new connections.
+	resumeC chan resumeRequest
+	redialC chan redialResult
+	// redialTo is the callee's signalling port, dialled again to resume
+	// (caller only).
+	redialTo netip.AddrPort
+	// endReason is the reason the call ended with, once it has.
+	endReason string
 
 	// loop is the session loop's state; only the loop goroutine touches it.
 	loop callState
@@ -109,8 +137,13 @@ type session struct {
 	mediaWG      sync.WaitGroup
 	sink         media.Sink
 	sinkErr      error
-	source       media.Source
-	live         liveMeters
+	// toneOut is the output device that plays call-progress tones (the
+	// sink before WrapSink, so that measurement taps see only the call's
+	// audio); nil when there are none. tone is the tone playing.
+	toneOut media.Sink
+	tone    *tonePlayback
+	source  media.Source
+	live    liveMeters
 }
 
 func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string, conn *signalling.Conn,
@@ -127,6 +160,7 @@ func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string,
 		machine:   signalling.NewMachine(role, callID),
 		peer:      peer,
 		peerIP:    peerIP,
+		node:      cfg.Node,
 		start:     start,
 		log:       cfg.logger().With("call", callID, "peer", peer.String()),
 		emit:      cfg.Events,
@@ -136,8 +170,11 @@ func newSession(cfg *Config, mode ice.Mode, role signalling.Role, callID string,
 		mediaDone: make(chan error, 1),
 		resumed:   make(chan resumption, 4),
 		resolvedC: make(chan resolved, 1),
-		rebuildC:  make(chan struct{}, 1),
 		pathDownC: make(chan struct{}, 1),
+		resumeC:   make(chan resumeRequest),
+		redialC:   make(chan redialResult),
+
+		rediscovered: make(chan rediscovery, 1),
 	}
 	nw := cfg.Net
 	if nw == nil {
@@ -170,6 +207,9 @@ func (s *session) setupPeerConnection() error {
 	sink, err := media.OpenSink(s.cfg.Out, media.Options{Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("open audio sink %s: %w", s.cfg.Out, err)
+	}
+	if s.cfg.Tones != nil && s.cfg.Out.Kind == media.KindDevice {
+		s.toneOut = sink
 	}
 	if s.cfg.WrapSink != nil {
 		sink = s.cfg.WrapSink(sink)
@@ -357,7 +397,9 @@ func (s *session) onLocalCandidate(p *mediaPath, c *webrtc.ICECandidate) {
 		p.pendingLocal = append(p.pendingLocal, msg)
 		return
 	}
-	if err := s.send(msg); err != nil {
+	if err := s.send(msg); err != nil && !s.machine.Established() {
+		// An established call's broken connection is the read loop's to
+		// report; the call waits for a new one.
 		s.fail(err)
 	}
 }
@@ -540,28 +582,56 @@ func drainRTCP(read func([]byte) (int, interceptor.Attributes, error)) {
 func (s *session) send(m signalling.Message) error {
 	m.Version = signalling.Version
 	m.CallID = s.callID
+	if s.sigDown.Load() {
+		return fmt.Errorf("send %s: %w", m.Type, errSignallingDown)
+	}
 	if err := s.machine.Sent(m.Type); err != nil {
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := s.conn.Send(ctx, m); err != nil {
+	conn := s.signallingConn()
+	if err := conn.Send(ctx, m); err != nil {
+		if s.machine.Established() {
+			// The read loop reports the broken connection, and the
+			// call waits for a new one.
+			_ = conn.Close()
+			return fmt.Errorf("send %s: %w: %w", m.Type, errSignallingDown, err)
+		}
 		return fmt.Errorf("send %s: %w", m.Type, err)
+	}
+	if m.Type == signalling.TypeICERestart {
+		// Sent only from the session loop, which owns s.loop.
+		s.loop.sig.answerBy = time.After(restartAnswerTimeout)
 	}
 	return nil
 }
 
-// readLoop forwards the peer's messages to the session loop until the
-// connection ends.
-func (s *session) readLoop(ctx context.Context) {
-	defer close(s.readDone)
+// signallingConn is the current signalling connection.
+func (s *session) signallingConn() *signalling.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn
+}
+
+// startReading starts a read loop on the current connection.
+func (s *session) startReading() {
+	done := make(chan struct{})
+	s.readStarted, s.readerDone = true, done
+	go s.readLoop(s.readCtx, s.signallingConn(), done)
+}
+
+// readLoop forwards the peer's messages on conn to the session loop until
+// the connection ends.
+func (s *session) readLoop(ctx context.Context, conn *signalling.Conn, done chan struct{}) {
+	defer close(done)
 	for {
-		m, err := s.conn.Receive(ctx)
+		m, err := conn.Receive(ctx)
 		// Messages and the final error share one channel so that a last
 		// message (reject, hangup) is always seen before the end of the
 		// connection.
 		select {
-		case s.inbox <- inbound{msg: m, err: err}:
+		case s.inbox <- inbound{msg: m, err: err, conn: conn}:
 		case <-ctx.Done():
 			return
 		}

@@ -49,6 +49,12 @@ import (
 //	[privacy]
 //	mode = "onion"
 //
+//	[tones]
+//	plan = "uk"
+//
+//	[history]
+//	enabled = false
+//
 //	[contacts]
 //	alice = "xxxx…xxxx.loki"
 type File struct {
@@ -62,6 +68,8 @@ type File struct {
 	Call    Call    `toml:"call"`
 	Listen  Listen  `toml:"listen"`
 	Privacy Privacy `toml:"privacy"`
+	Tones   Tones   `toml:"tones"`
+	History History `toml:"history"`
 
 	// Contacts maps a contact's name to its .loki address. Names are what
 	// `lokicall call NAME` accepts and what incoming calls show.
@@ -112,6 +120,19 @@ type Privacy struct {
 	Fallback       string   `toml:"fallback"`        // --fallback
 	// AllowIPExposure is the standing consent to the p2p and relay modes.
 	AllowIPExposure *bool `toml:"allow_ip_exposure"` // --allow-ip-exposure
+}
+
+// Tones is the [tones] table: the call-progress tones played on a sound
+// device (the ring, the ringback, the busy and declined tones).
+type Tones struct {
+	// Plan is --tones: itu (ITU-T E.180, 425 Hz), us, uk, or off.
+	Plan string `toml:"plan"`
+}
+
+// History is the [history] table: the call history.
+type History struct {
+	// Enabled is --history: whether calls are recorded (default true).
+	Enabled *bool `toml:"enabled"`
 }
 
 // Env is the environment variable that names the configuration file when no
@@ -198,6 +219,7 @@ func (f *File) FlagValues() map[string]string {
 	set("duration", f.Call.Duration)
 	set("ring-timeout", f.Call.RingTimeout)
 	set("media-timeout", f.Call.MediaTimeout)
+	set("tones", f.Tones.Plan)
 	set("accept", f.Listen.Accept)
 	setInt("port", f.Listen.Port)
 	setInt("calls", f.Listen.Calls)
@@ -209,6 +231,9 @@ func (f *File) FlagValues() map[string]string {
 	set("fallback", f.Privacy.Fallback)
 	if f.Privacy.AllowIPExposure != nil {
 		m["allow-ip-exposure"] = strconv.FormatBool(*f.Privacy.AllowIPExposure)
+	}
+	if f.History.Enabled != nil {
+		m["history"] = strconv.FormatBool(*f.History.Enabled)
 	}
 	return m
 }

@@ -46,6 +46,8 @@ accept = "contacts"
 calls = 0
 [privacy]
 mode = "onion"
+[tones]
+plan = "off"
 [contacts]
 alice = "`+alice.String()+`"
 `)
@@ -56,6 +58,7 @@ alice = "`+alice.String()+`"
 	want := map[string]string{
 		"log-level": "info", "json": "true", "lokinet-dns": "127.0.0.1:5353", "in": "device:USB",
 		"bitrate": "24000", "ring-timeout": "30s", "accept": "contacts", "calls": "0", "mode": "onion",
+		"tones": "off",
 	}
 	got := f.FlagValues()
 	if len(got) != len(want) {

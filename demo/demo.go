@@ -182,7 +182,7 @@ func peerCommand(ctx context.Context, exe, dns string, args ...string) *exec.Cmd
 }
 
 // demoEnv keeps the user's lokicall settings (LOKICALL_* variables and the
-// configuration file) out of the demo's peers, so the demo behaves the same
+// configuration file) and call history out of the demo's peers, so the demo behaves the same
 // on every machine.
 func demoEnv(env []string) []string {
 	out := make([]string, 0, len(env)+1)
@@ -191,7 +191,8 @@ func demoEnv(env []string) []string {
 			out = append(out, kv)
 		}
 	}
-	return append(out, "LOKICALL_CONFIG="+os.DevNull)
+	// The demo's calls are not the user's: keep them out of the history.
+	return append(out, "LOKICALL_CONFIG="+os.DevNull, "LOKICALL_HISTORY=false")
 }
 
 // start runs cmd, decoding its JSON event stream into p.

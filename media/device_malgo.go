@@ -157,6 +157,9 @@ type malgoDevice struct {
 	closeOnce sync.Once
 }
 
+// devicePeriods is how many periods a device's buffer holds.
+const devicePeriods = 3
+
 // openMalgo opens and starts the device of kind that name selects (the
 // default when empty) at 48 kHz mono S16 with 10 ms periods.
 func openMalgo(kind DeviceKind, name string, log *slog.Logger) (*malgoDevice, error) {
@@ -188,7 +191,11 @@ func openMalgo(kind DeviceKind, name string, log *slog.Logger) (*malgoDevice, er
 	}
 	cfg := malgo.DefaultDeviceConfig(mk)
 	cfg.SampleRate = SampleRate
+	// 10 ms periods, three to the device buffer (at most 30 ms queued in
+	// the device): short enough for conversation, long enough that a busy
+	// machine's scheduling does not underrun.
 	cfg.PeriodSizeInFrames = granuleSamples
+	cfg.Periods = devicePeriods
 	sub := &cfg.Capture
 	if kind == DevicePlayback {
 		sub = &cfg.Playback
@@ -237,7 +244,11 @@ func openMalgo(kind DeviceKind, name string, log *slog.Logger) (*malgoDevice, er
 func (d *malgoDevice) onData(out, in []byte, frames uint32) {
 	n := int(frames)
 	if d.pace.after(n) {
-		d.log.Debug("media: device has no clock of its own, pacing it by the system clock", "kind", d.kind, "name", d.name)
+		// The anchor maps the device's stream to the system clock: sample
+		// anchor_sample is due at anchor_unix_ns, each later one 1/48000 s
+		// after the one before (what a measurement of the device needs).
+		d.log.Debug("media: device has no clock of its own, pacing it by the system clock", "kind", d.kind, "name", d.name,
+			"anchor_unix_ns", d.pace.anchor.UnixNano(), "anchor_sample", d.pace.anchorFrames)
 	}
 	if cap(d.scratch) < n {
 		d.scratch = make([]int16, n)

@@ -28,6 +28,11 @@ type ConnOptions struct {
 	// Logger receives debug traces of the messages sent and received.
 	// Nil discards them.
 	Logger *slog.Logger
+	// DeadAfter bounds, on a TCP connection, how long data or keepalive
+	// probes may go unacknowledged before the connection counts as dead
+	// and Receive and Send fail. Zero or less means the package's
+	// DeadAfter.
+	DeadAfter time.Duration
 }
 
 // Conn carries signalling messages over a stream connection, one message per
@@ -56,7 +61,8 @@ type Conn struct {
 	closeErr  error
 }
 
-// NewConn wraps c, which the Conn then owns.
+// NewConn wraps c, which the Conn then owns. On a TCP connection it turns
+// on keepalive probes and bounds unacknowledged data (ConnOptions.DeadAfter).
 func NewConn(c net.Conn, opts ConnOptions) *Conn {
 	wt := opts.WriteTimeout
 	if wt <= 0 {
@@ -65,6 +71,13 @@ func NewConn(c net.Conn, opts ConnOptions) *Conn {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	dead := opts.DeadAfter
+	if dead <= 0 {
+		dead = DeadAfter
+	}
+	if err := watchTCP(c, dead); err != nil {
+		log.Warn("signalling: cannot watch the connection for a silent death", "err", err, "remote", c.RemoteAddr())
 	}
 	return &Conn{
 		nc:           c,

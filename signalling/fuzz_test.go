@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// FuzzDecode checks that Decode never panics and that whatever it accepts
-// re-encodes and decodes to an equal Message.
+// FuzzDecode checks that Decode never panics, that whatever it accepts
+// re-encodes and decodes to an equal Message, and that only offers and
+// resumes (which must) carry a sender's address.
 func FuzzDecode(f *testing.F) {
 	golden, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {
@@ -30,6 +31,14 @@ func FuzzDecode(f *testing.F) {
 		m, err := Decode(b)
 		if err != nil {
 			return
+		}
+		// Only an offer or a resume names its sender, and a resume must:
+		// the listener compares it with the connection's own caller.
+		switch {
+		case m.Type == TypeResume && (m.From == "" || checkName(m.From) != nil):
+			t.Fatalf("Decode accepted a resume without a canonical From: %q", b)
+		case m.From != "" && m.Type != TypeOffer && m.Type != TypeResume:
+			t.Fatalf("Decode accepted From on %s: %q", m.Type, b)
 		}
 		enc, err := Encode(m)
 		if err != nil {

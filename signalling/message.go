@@ -71,13 +71,35 @@ const (
 	// in one direction), to restart the media path; the caller answers with
 	// ice-restart when its backoff allows.
 	TypeRestartRequest Type = "restart-request"
+	// TypeProbe asks a listener whether it is reachable, without ringing:
+	// it is the first message on its connection (in place of an offer),
+	// and more may follow on the same connection, one at a time. CallID
+	// names the probe. A listener answers with TypeProbeReply only to
+	// callers its accept policy would let ring; anyone else gets the
+	// reject a call of theirs would get.
+	TypeProbe Type = "probe"
+	// TypeProbeReply answers a TypeProbe with the probe's CallID.
+	TypeProbeReply Type = "probe-reply"
+	// TypeResume is the first message of a new signalling connection that
+	// carries on an accepted call whose connection broke: sent by the
+	// caller, with the call's ID and its own address as From. The callee's
+	// server hands the connection to the live call only if the connection's
+	// source names that same caller; otherwise it refuses with reject and a
+	// reason (ReasonNoSuchCall, ReasonNotResumable, ReasonCallerIDMismatch,
+	// ReasonUnknownCaller), or with the hangup the call ended with while
+	// the connection was down.
+	TypeResume Type = "resume"
+	// TypeResumed is the callee's reply to a resume it follows: the call
+	// goes on over the new connection.
+	TypeResumed Type = "resumed"
 )
 
 // Known reports whether t is one of the message types.
 func (t Type) Known() bool {
 	switch t {
 	case TypeOffer, TypeAnswer, TypeCandidate, TypeEndOfCandidates, TypeRinging,
-		TypeAccept, TypeBusy, TypeReject, TypeHangup, TypeRestart, TypeICERestart, TypeRestartRefused, TypeRestartRequest:
+		TypeAccept, TypeBusy, TypeReject, TypeHangup, TypeRestart, TypeICERestart, TypeRestartRefused, TypeRestartRequest,
+		TypeProbe, TypeProbeReply, TypeResume, TypeResumed:
 		return true
 	}
 	return false
@@ -142,6 +164,12 @@ const (
 	// ReasonRestartFailed: a restart-refused for a restart this side could
 	// not follow (an offer it could not apply).
 	ReasonRestartFailed = "restart-failed"
+	// ReasonNoSuchCall: a resume for a call the callee does not have with
+	// that caller (another call ID, another caller, a call long over).
+	ReasonNoSuchCall = "no-such-call"
+	// ReasonNotResumable: a resume for a call not yet accepted, or one
+	// ending.
+	ReasonNotResumable = "not-resumable"
 )
 
 // IsRestart reports whether t asks to rebuild the media path (restart,
@@ -160,9 +188,10 @@ type Message struct {
 	Type Type `json:"type"`
 	// CallID names the call: 32 lower-case hex characters (see NewCallID).
 	CallID string `json:"call_id"`
-	// From is, on an offer only and optionally, the caller's claimed .loki
-	// address in canonical form. The listener checks it against the address
-	// it learns from the connection itself and never trusts it alone.
+	// From is, on an offer (optionally) and a resume (required), the
+	// caller's claimed .loki address in canonical form. The listener checks
+	// it against the address it learns from the connection itself and
+	// never trusts it alone.
 	From string `json:"from,omitempty"`
 	// SDP is the session description of an offer or answer (required there,
 	// forbidden elsewhere). It must contain no a=candidate lines.
@@ -445,8 +474,10 @@ func validate(m Message) error {
 	hasSDP := m.Type == TypeOffer || m.Type == TypeAnswer || m.Type == TypeRestart || m.Type == TypeICERestart
 	hasReason := m.Type == TypeBusy || m.Type == TypeReject || m.Type == TypeHangup || m.Type == TypeRestartRefused
 	switch {
-	case m.Type != TypeOffer && m.From != "":
+	case m.Type != TypeOffer && m.Type != TypeResume && m.From != "":
 		return fmt.Errorf("%w: from: not allowed on %s", ErrMalformed, m.Type)
+	case m.Type == TypeResume && m.From == "":
+		return fmt.Errorf("%w: from: missing on %s", ErrMalformed, m.Type)
 	case !hasSDP && m.SDP != "":
 		return fmt.Errorf("%w: sdp: not allowed on %s", ErrMalformed, m.Type)
 	case hasSDP && m.SDP == "":

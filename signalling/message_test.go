@@ -57,6 +57,10 @@ func fixtures() map[Type]Message {
 			SDP: strings.Replace(strings.Replace(testSDP, "kSdjcUJtUxqcwQPr", "QmVyZ2VuV2llbkJl", 1), "jmyZVPUqGCHQhhBhaHjRSAgkSvzAHwbi", "TmV1ZUNyZWRlbnRpYWxzRm9yUmVzdGFy", 1)},
 		TypeRestartRefused: {Version: Version, Type: TypeRestartRefused, CallID: callID, Reason: ReasonNotNow},
 		TypeRestartRequest: {Version: Version, Type: TypeRestartRequest, CallID: callID},
+		TypeProbe:          {Version: Version, Type: TypeProbe, CallID: callID},
+		TypeProbeReply:     {Version: Version, Type: TypeProbeReply, CallID: callID},
+		TypeResume:         {Version: Version, Type: TypeResume, CallID: callID, From: alice},
+		TypeResumed:        {Version: Version, Type: TypeResumed, CallID: callID},
 	}
 }
 
@@ -154,6 +158,8 @@ func badInputs(t testing.TB) []badInput {
 			required = append(required, "sdp")
 		case TypeCandidate:
 			required = append(required, "candidate")
+		case TypeResume:
+			required = append(required, "from")
 		}
 		for _, f := range required {
 			add(p+"missing "+f, raw(t, m, func(o map[string]any) { delete(o, f) }), f)
@@ -229,6 +235,8 @@ func badInputs(t testing.TB) []badInput {
 		{"ice-restart/mode unknown", fixtures()[TypeICERestart], set("mode", "tor"), "mode"},
 		{"ice-restart/ptime 30", fixtures()[TypeICERestart], set("ptime", 30), "ptime"},
 		{"restart-refused/reason newline", fixtures()[TypeRestartRefused], set("reason", "not-now\n"), "reason"},
+		{"resume/from not canonical", fixtures()[TypeResume], set("from", strings.ToUpper(alice)), "from"},
+		{"resume/from not a .loki address", fixtures()[TypeResume], set("from", "bob.example.com"), "from"},
 	} {
 		add(c.name, raw(t, c.m, c.edit), c.text)
 	}
@@ -238,7 +246,7 @@ func badInputs(t testing.TB) []badInput {
 func allowed(t Type, field string) bool {
 	switch field {
 	case "from":
-		return t == TypeOffer
+		return t == TypeOffer || t == TypeResume
 	case "sdp":
 		return t == TypeOffer || t == TypeAnswer || t == TypeICERestart
 	case "candidate":

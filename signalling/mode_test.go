@@ -179,6 +179,8 @@ func TestICERestartTransitions(t *testing.T) {
 		{"after the end", with(step{Caller, TypeHangup}, step{Caller, TypeICERestart})},
 		{"restart request from the caller", with(step{Caller, TypeRestartRequest})},
 		{"restart request while ringing", []step{{Caller, TypeOffer}, {Callee, TypeRinging}, {Callee, TypeRestartRequest}}},
+		{"probe in a call", with(step{Caller, TypeProbe})},
+		{"probe reply in a call", []step{{Caller, TypeOffer}, {Callee, TypeProbeReply}}},
 	}
 	for _, c := range bad {
 		m, err := run(c.steps...)

@@ -27,6 +27,10 @@ const DefaultMaxPending = 16
 // offer when Server.FirstMessageTimeout is zero.
 const DefaultFirstMessageTimeout = 10 * time.Second
 
+// DefaultMaxProbes is how many probes one connection may send when
+// Server.MaxProbes is zero.
+const DefaultMaxProbes = 10
+
 // lingerTimeout bounds how long a refused connection waits for the caller to
 // read the refusal and close; a few onion round trips.
 const lingerTimeout = 5 * time.Second
@@ -60,24 +64,52 @@ type Server struct {
 	// context ends when Serve is returning; Serve waits for Handle to return.
 	Handle func(ctx context.Context, in *Incoming)
 
-	// FirstMessageTimeout bounds the wait for the offer on a new connection.
-	// Zero or less means DefaultFirstMessageTimeout.
+	// Calls holds the calls a resume may join: the Server hands a resume
+	// to the call with its ID only if that call's peer is the caller
+	// Identify names. Nil refuses every resume with ReasonNoSuchCall. Busy
+	// does not apply to resumes.
+	Calls *Calls
+
+	// FirstMessageTimeout bounds the wait for the offer on a new connection,
+	// and for each probe after the first on a probing one. Zero or less
+	// means DefaultFirstMessageTimeout.
 	FirstMessageTimeout time.Duration
+
+	// Probe decides, for a caller identified as for an offer, whether its
+	// probes are answered: "" answers them with probe-reply, any other
+	// reason refuses the connection with reject and that reason, as a call
+	// from that caller would be refused. Nil refuses every probe with
+	// ReasonDeclined. It must not ring or ask anybody.
+	Probe func(ctx context.Context, caller lokinet.Address) (reason string)
+	// MaxProbes bounds the probes answered on one connection, which then
+	// closes; 0 means DefaultMaxProbes. A probing connection holds its
+	// MaxPending slot until it closes.
+	MaxProbes int
 
 	// Logger receives the reasons connections are refused. Nil discards them.
 	Logger *slog.Logger
 }
 
-// Incoming is a call offered to a Server.
+// Incoming is a call offered to a Server, or a new connection for a call
+// going on (a resume).
 type Incoming struct {
 	// Conn is the signalling connection, for the rest of the call.
 	Conn *Conn
-	// Offer is the first message; its Type is TypeOffer.
+	// Offer is the first message; its Type is TypeOffer or TypeResume.
 	Offer Message
 	// Caller is the caller's address as Identify established it.
 	Caller lokinet.Address
 	// Remote is the caller's IP and port in this node's view.
 	Remote netip.AddrPort
+}
+
+// Refusal is how a Server turns a connection away: a reject, busy or
+// hangup message with its reason.
+type Refusal struct {
+	// Type is the message sent: TypeReject, TypeBusy or TypeHangup.
+	Type Type
+	// Reason is the message's reason, such as ReasonNoSuchCall.
+	Reason string
 }
 
 // Serve accepts connections until ctx ends, which returns nil, or the
@@ -86,11 +118,12 @@ type Incoming struct {
 // every connection goroutine (and so every Handle call) to return.
 //
 // Per connection it reads the first message within FirstMessageTimeout; it
-// must be an offer. Input that is malformed, oversized, out of order or late
-// is logged at warn level with the remote address and that connection is
-// closed; the Server keeps serving. An offer whose caller cannot be
-// identified, or whose From differs from the identified address, is refused
-// with reject; while Busy, with busy.
+// must be an offer or a resume. Input that is malformed, oversized, out of
+// order or late is logged at warn level with the remote address and that
+// connection is closed; the Server keeps serving. An offer or resume whose
+// caller cannot be identified, or whose From differs from the identified
+// address, is refused with reject; an offer while Busy, with busy; a resume
+// as Calls decides.
 func (s *Server) Serve(ctx context.Context) error {
 	if s.Listener == nil {
 		return fmt.Errorf("%w: Server.Listener is nil", ErrConfig)
@@ -203,8 +236,8 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, offered func()) {
 		return
 	}
 	log = log.With("call_id", offer.CallID)
-	if offer.Type != TypeOffer {
-		log.Warn("signalling: dropping connection: first message is not an offer", "type", offer.Type)
+	if offer.Type != TypeOffer && offer.Type != TypeProbe && offer.Type != TypeResume {
+		log.Warn("signalling: dropping connection: first message is not an offer, probe or resume", "type", offer.Type)
 		return
 	}
 
@@ -221,9 +254,24 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, offered func()) {
 		return
 	}
 	log = log.With("caller", caller)
+	if offer.Type == TypeProbe {
+		s.answerProbes(ctx, log, c, offer, caller)
+		return
+	}
 	if offer.From != "" && offer.From != caller.String() {
-		log.Warn("signalling: refusing call: claimed caller differs from the connection's", "from", offer.From)
+		log.Warn("signalling: refusing call: claimed caller differs from the connection's", "type", offer.Type, "from", offer.From)
 		s.refuse(ctx, log, c, offer, TypeReject, ReasonCallerIDMismatch)
+		return
+	}
+	in := &Incoming{Conn: c, Offer: offer, Caller: caller, Remote: remote}
+	if offer.Type == TypeResume {
+		if r := s.Calls.resume(ctx, in); r != nil {
+			log.Warn("signalling: refusing resume", "refusal", r.Type, "reason", r.Reason)
+			s.refuse(ctx, log, c, offer, r.Type, r.Reason)
+			return
+		}
+		handed = true
+		offered()
 		return
 	}
 	if s.Busy != nil && s.Busy() {
@@ -236,7 +284,55 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, offered func()) {
 	}
 	handed = true
 	offered()
-	s.Handle(ctx, &Incoming{Conn: c, Offer: offer, Caller: caller, Remote: remote})
+	s.Handle(ctx, in)
+}
+
+// answerProbes answers first, a probe from caller, and the probes that
+// follow it on c, or refuses them as the Probe policy says.
+func (s *Server) answerProbes(ctx context.Context, log *slog.Logger, c *Conn, first Message, caller lokinet.Address) {
+	reason := ReasonDeclined
+	if s.Probe != nil {
+		reason = s.Probe(ctx, caller)
+	}
+	if reason != "" {
+		log.Info("signalling: refusing probe", "reason", reason)
+		s.refuse(ctx, log, c, first, TypeReject, reason)
+		return
+	}
+	maxProbes := s.MaxProbes
+	if maxProbes <= 0 {
+		maxProbes = DefaultMaxProbes
+	}
+	timeout := s.FirstMessageTimeout
+	if timeout <= 0 {
+		timeout = DefaultFirstMessageTimeout
+	}
+	p := first
+	for n := 1; ; n++ {
+		if err := c.Send(ctx, Message{Version: Version, Type: TypeProbeReply, CallID: p.CallID}); err != nil {
+			log.Debug("signalling: cannot answer probe", "err", err)
+			return
+		}
+		log.Debug("signalling: answered probe", "n", n)
+		if n >= maxProbes {
+			_ = c.CloseLinger(ctx, lingerTimeout)
+			return
+		}
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		next, err := c.Receive(rctx)
+		cancel()
+		switch {
+		case err == nil && next.Type == TypeProbe:
+			p = next
+			continue
+		case err == nil:
+			log.Warn("signalling: dropping connection: a probe followed by something else", "type", next.Type)
+		case errors.Is(err, io.EOF), ctx.Err() != nil:
+		default:
+			log.Warn("signalling: dropping connection: bad probe", "err", err)
+		}
+		return
+	}
 }
 
 // refuse answers offer with t and reason, then closes c gracefully.

@@ -454,3 +454,138 @@ func TestServerBoundsPendingConnections(t *testing.T) {
 		}
 	}
 }
+
+func newProbe() Message { return Message{Version: Version, Type: TypeProbe, CallID: NewCallID()} }
+
+// TestServerAnswersProbes: an allowed caller's probes are answered one by
+// one, up to MaxProbes per connection, and never reach Handle; a refused
+// caller gets the reject its call would get, and nothing more.
+func TestServerAnswersProbes(t *testing.T) {
+	var asked atomic.Int32
+	h := startServer(t, func(s *Server) {
+		s.MaxProbes = 3
+		s.Probe = func(_ context.Context, caller lokinet.Address) string {
+			asked.Add(1)
+			if caller.String() != alice {
+				t.Errorf("Probe asked about %v, want %s", caller, alice)
+			}
+			return ""
+		}
+	})
+	c := h.dial(t)
+	for i := range 3 {
+		p := newProbe()
+		if err := c.Send(guarded(t), p); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Receive(guarded(t))
+		if err != nil || m.Type != TypeProbeReply || m.CallID != p.CallID {
+			t.Fatalf("probe %d: got %+v, %v; want probe-reply for %s", i+1, m, err, p.CallID)
+		}
+	}
+	if _, err := c.Receive(guarded(t)); err != io.EOF { //nolint:errorlint // the contract is io.EOF itself
+		t.Errorf("after MaxProbes replies: %v, want io.EOF", err)
+	}
+	if n := asked.Load(); n != 1 {
+		t.Errorf("Probe policy asked %d times for one connection, want 1", n)
+	}
+	select {
+	case in := <-h.incoming:
+		t.Fatalf("Handle was called with %+v", in)
+	default:
+	}
+}
+
+func TestServerRefusesProbes(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		configure func(*Server)
+		reason    string
+	}{
+		{"policy refuses", func(s *Server) {
+			s.Probe = func(context.Context, lokinet.Address) string { return ReasonNotContact }
+		}, ReasonNotContact},
+		{"no policy", nil, ReasonDeclined},
+		{"identify fails", func(s *Server) {
+			s.Probe = func(context.Context, lokinet.Address) string { return "" }
+			s.Identify = func(context.Context, netip.Addr) (lokinet.Address, error) {
+				return lokinet.Address{}, errors.New("PTR: NXDOMAIN")
+			}
+		}, ReasonUnknownCaller},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := startServer(t, c.configure)
+			conn := h.dial(t)
+			p := newProbe()
+			if err := conn.Send(guarded(t), p); err != nil {
+				t.Fatal(err)
+			}
+			expectRefusal(t, conn, p, TypeReject, c.reason)
+		})
+	}
+}
+
+// TestServerDropsBadProbes: after an answered probe, anything but a probe,
+// or silence, closes the connection as a bad first message would.
+func TestServerDropsBadProbes(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		next *Message
+		log  string
+	}{
+		{"offer after probe", &Message{Version: Version, Type: TypeOffer, CallID: callID, SDP: testSDP}, "followed by something else"},
+		{"silence after probe", nil, "deadline exceeded"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := startServer(t, func(s *Server) {
+				s.FirstMessageTimeout = 100 * time.Millisecond
+				s.Probe = func(context.Context, lokinet.Address) string { return "" }
+			})
+			conn := h.dial(t)
+			if err := conn.Send(guarded(t), newProbe()); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := conn.Receive(guarded(t)); err != nil || m.Type != TypeProbeReply {
+				t.Fatalf("got %+v, %v; want probe-reply", m, err)
+			}
+			if c.next != nil {
+				if err := conn.Send(guarded(t), *c.next); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if m, err := conn.Receive(guarded(t)); err == nil {
+				t.Fatalf("got %+v, want the connection closed", m)
+			}
+			if logs := h.logs.String(); !strings.Contains(logs, c.log) {
+				t.Errorf("want a warning mentioning %q; log:\n%s", c.log, logs)
+			}
+			select {
+			case in := <-h.incoming:
+				t.Fatalf("Handle was called with %+v", in)
+			default:
+			}
+		})
+	}
+}
+
+// TestServerBoundsProbingConnections: a connection that probes holds its
+// pending slot, so a flood of probing connections is bounded like one of
+// idle callers.
+func TestServerBoundsProbingConnections(t *testing.T) {
+	h := startServer(t, func(s *Server) {
+		s.MaxPending = 1
+		s.Probe = func(context.Context, lokinet.Address) string { return "" }
+	})
+	c := h.dial(t)
+	if err := c.Send(guarded(t), newProbe()); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.Receive(guarded(t)); err != nil || m.Type != TypeProbeReply {
+		t.Fatalf("got %+v, %v; want probe-reply", m, err)
+	}
+	extra := h.dialRaw(t)
+	_ = extra.SetReadDeadline(time.Now().Add(guard))
+	if _, err := extra.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a connection over the bound was not closed while another probed")
+	}
+}

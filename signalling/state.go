@@ -91,6 +91,9 @@ type Ending struct {
 //   - restart-refused answers a restart this side may not follow and
 //     changes nothing, except that a refused ice-restart is over
 //     (Restarting → Accepted);
+//   - resume and resumed open a new connection for an accepted call and
+//     never travel on the call's connection; Resumed records the new
+//     connection;
 //   - busy and reject come only from the callee, before accept;
 //   - hangup comes from either side in any state but Ended;
 //   - nothing is allowed after the call ended.
@@ -180,6 +183,32 @@ func (m *Machine) step(from Role, verb string, t Type) error {
 		m.ending = Ending{Type: t, By: from}
 	}
 	m.state = next
+	return nil
+}
+
+// Established reports whether the call was accepted and has not ended: the
+// states in which a broken connection may be replaced (resume).
+func (m *Machine) Established() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state == StateAccepted || m.state == StateRestarting
+}
+
+// Resumed records that the call carries on over a new connection (resume
+// and resumed were exchanged on it), or returns an error wrapping
+// ErrUnexpected if the call is not established. A negotiation under way
+// is over, since its messages may have been lost with the old connection:
+// StateRestarting goes back to StateAccepted with the previous answer
+// standing, and the next restart starts afresh.
+func (m *Machine) Resumed() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.state != StateAccepted && m.state != StateRestarting {
+		return fmt.Errorf("%w: %s resumed the call in state %s: only an accepted call resumes", ErrUnexpected, m.role, m.state)
+	}
+	m.state = StateAccepted
+	m.answered = true
+	m.iceRestart = false
 	return nil
 }
 
@@ -273,6 +302,10 @@ func (m *Machine) next(from Role, t Type) (State, error) {
 			return s, errString("accept needs ringing and an answer first")
 		}
 		return StateAccepted, nil
+	case TypeProbe, TypeProbeReply:
+		return s, errString("probes are not part of a call")
+	case TypeResume, TypeResumed:
+		return s, errString("resume and resumed travel only on a new connection")
 	case TypeBusy, TypeReject:
 		if from != Callee {
 			return s, errString("only the callee refuses")

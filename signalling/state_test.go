@@ -82,7 +82,7 @@ func TestMachineTransitions(t *testing.T) {
 	}
 	types := []Type{
 		TypeOffer, TypeRinging, TypeAnswer, TypeCandidate, TypeEndOfCandidates,
-		TypeAccept, TypeBusy, TypeReject, TypeHangup, Type("bogus"),
+		TypeAccept, TypeBusy, TypeReject, TypeHangup, TypeResume, TypeResumed, Type("bogus"),
 	}
 	for _, start := range starts {
 		for _, role := range []Role{Caller, Callee} {

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lokicall/lokicall/call"
+	"github.com/lokicall/lokicall/history"
+	"github.com/lokicall/lokicall/lokinet"
 )
 
 func newCallCommand(g *globalOptions) *cobra.Command {
@@ -25,7 +28,7 @@ stdin is a terminal): m mutes and unmutes, q hangs up.`,
 			return runCall(cmd.Context(), g, &o, args[0])
 		},
 	}
-	o.register(cmd.Flags(), "tone:440")
+	o.register(cmd.Flags())
 	return cmd
 }
 
@@ -42,13 +45,22 @@ func runCall(ctx context.Context, g *globalOptions, o *callOptions, arg string) 
 	screen := newCallScreen(g, &muted)
 	screen.hangUp = hangUp
 	w := newEventWriter(g)
+	start := time.Now()
+	var peerAddr atomic.Value // the peer's .loki address, once known
+	if !target.Address.IsZero() {
+		peerAddr.Store(target.Address.String())
+	}
 	cfg, err := o.config(ctx, g, func(ev call.Event) {
+		if _, err := lokinet.ParseAddress(ev.Peer); err == nil {
+			peerAddr.Store(ev.Peer)
+		}
 		screen.event(ev)
 		w.event(ev)
 	})
 	if err != nil {
 		return err
 	}
+	defer closeStamps(g, o)
 	cfg.Muted = muted.Load
 	wireLive(&cfg, g, func() *callScreen { return screen })
 
@@ -67,7 +79,7 @@ func runCall(ctx context.Context, g *globalOptions, o *callOptions, arg string) 
 	stopKeys()
 
 	screen.mu.Lock()
-	end := callEnd{peer: screen.peer, err: err, reason: screen.lastEnd.Reason, userHung: screen.userHung}
+	end := callEnd{peer: screen.peer, err: err, reason: screen.lastEnd.Reason, userHung: screen.userHung, by: screen.lastEnd.By}
 	if end.peer == "" {
 		end.peer = g.displayName(target.Host)
 	}
@@ -81,6 +93,9 @@ func runCall(ctx context.Context, g *globalOptions, o *callOptions, arg string) 
 	screen.mu.Unlock()
 	if stats != nil {
 		end.talked = msDuration(stats.MediaMS)
+	}
+	if p, ok := peerAddr.Load().(string); ok {
+		g.recordCall(historyEntry(history.Outgoing, p, start, stats, outgoingOutcome(err, end.reason, end.talked), end.reason))
 	}
 	msg, err := callerSentence(end)
 	if err == nil && !g.json {

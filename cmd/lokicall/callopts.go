@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/measure"
 	"github.com/lokicall/lokicall/media"
+	"github.com/lokicall/lokicall/tones"
 )
 
 // callOptions are the flags shared by call and listen.
@@ -33,11 +35,15 @@ type callOptions struct {
 	allowIPExposure              bool
 	fallback                     string
 	captureStamps, playoutStamps string
+	tones                        string
+	// stampFiles are the files behind the stamp flags, open for the whole
+	// command (listen's calls share them); closeStamps closes them.
+	stampFiles []*os.File
 }
 
-func (o *callOptions) register(fs *pflag.FlagSet, defaultIn string) {
-	fs.StringVar(&o.in, "in", defaultIn, "audio source: device[:NAME], file:PATH.wav, tone:HZ, silence, null")
-	fs.StringVar(&o.out, "out", "null", "audio sink: device[:NAME], file:PATH.wav, null")
+func (o *callOptions) register(fs *pflag.FlagSet) {
+	fs.StringVar(&o.in, "in", "", "audio source: device[:NAME], file:PATH.wav, tone:HZ, silence, null (default: the system's default capture device)")
+	fs.StringVar(&o.out, "out", "", "audio sink: device[:NAME], file:PATH.wav, null (default: the system's default playback device)")
 	fs.DurationVar(&o.duration, "duration", 0, "hang up after this much audio (0: until the peer hangs up or Ctrl-C)")
 	fs.DurationVar(&o.ringTimeout, "ring-timeout", call.DefaultRingTimeout, "how long a call may ring")
 	fs.DurationVar(&o.mediaTimeout, "media-timeout", call.DefaultMediaTimeout, "how long a call whose audio stopped keeps trying to get it back before it ends (media-lost)")
@@ -50,22 +56,30 @@ func (o *callOptions) register(fs *pflag.FlagSet, defaultIn string) {
 	fs.BoolVar(&o.allowIPExposure, "allow-ip-exposure", false, "consent to the p2p and relay modes, which reveal your IP address (calling in them, or answering callers who ask for them)")
 	fs.StringVar(&o.captureStamps, "capture-stamps", "", "write the wall-clock time of every captured frame to this CSV (for mouth-to-ear measurement)")
 	fs.StringVar(&o.playoutStamps, "playout-stamps", "", "write the wall-clock time of every played frame to this CSV (for mouth-to-ear measurement)")
+	fs.StringVar(&o.tones, "tones", tones.Default, "call-progress tones on a sound device (ring, ringback, busy, declined): "+strings.Join(tones.Names(), ", ")+" (itu: ITU-T E.180, 425 Hz)")
 	fs.IntVar(&o.bitrate, "bitrate", 32000, "Opus bitrate in bit/s (constant)")
 	fs.DurationVar(&o.frame, "frame", 20*time.Millisecond, "audio frame duration: 10ms, 20ms, 40ms or 60ms (longer frames add delay, save bandwidth)")
 }
 
 // config turns the flags and the discovered node into a call.Config.
 func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.Emitter) (call.Config, error) {
-	in, err := media.ParseSpec(o.in)
+	in, err := parseAudio(o.in)
 	if err != nil {
 		return call.Config{}, usageError{err}
 	}
-	out, err := media.ParseSpec(o.out)
+	out, err := parseAudio(o.out)
 	if err != nil {
 		return call.Config{}, usageError{err}
 	}
 	if err := probeDevices(in, out); err != nil {
+		if o.in == "" || o.out == "" {
+			return call.Config{}, noSoundCardError{err}
+		}
 		return call.Config{}, err
+	}
+	plan, err := tones.Lookup(o.tones)
+	if err != nil {
+		return call.Config{}, usageError{fmt.Errorf("--tones: %w", err)}
 	}
 	mode, err := ice.ParseMode(o.mode)
 	if err != nil {
@@ -100,12 +114,10 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 	}
 	r, node, err := g.discover(ctx)
 	if err != nil {
+		_ = o.closeStamps()
 		return call.Config{}, err
 	}
-	r.Progress = func(p lokinet.ProgressEvent) {
-		events(call.Event{Kind: call.EventProgress, Peer: p.Name,
-			Message: fmt.Sprintf("still looking up %s after %s (attempt %d: %s)", p.Name, p.Elapsed.Round(time.Millisecond), p.Attempt, p.Reason)})
-	}
+	r.Progress = func(p lokinet.ProgressEvent) { events(progressEvent(p, time.Now())) }
 	return call.Config{
 		Node:            node,
 		Resolver:        r,
@@ -115,6 +127,7 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 		Fallback:        fallback,
 		WrapSource:      wrapSource,
 		WrapSink:        wrapSink,
+		Tones:           plan,
 		In:              in,
 		Out:             out,
 		Encoder:         media.EncoderConfig{Bitrate: o.bitrate, FrameDuration: o.frame},
@@ -125,6 +138,32 @@ func (o *callOptions) config(ctx context.Context, g *globalOptions, events call.
 		Logger:          g.logger,
 	}, nil
 }
+
+// progressEvent reports a slow lookup at now, naming the peer as every
+// other event does: without the fully qualified name's trailing dot.
+func progressEvent(p lokinet.ProgressEvent, now time.Time) call.Event {
+	name := strings.TrimSuffix(p.Name, ".")
+	return call.Event{Time: now, Kind: call.EventProgress, Peer: name,
+		Message: fmt.Sprintf("still looking up %s after %s (attempt %d: %s)", name, p.Elapsed.Round(time.Millisecond), p.Attempt, p.Reason)}
+}
+
+// parseAudio parses an --in or --out value; empty (not set anywhere) is the
+// system's default device.
+func parseAudio(v string) (media.Spec, error) {
+	if v == "" {
+		return media.Spec{Kind: media.KindDevice}, nil
+	}
+	return media.ParseSpec(v)
+}
+
+// noSoundCardError is a default device that would not open: the user was
+// not told to pick audio, so the message says how.
+type noSoundCardError struct{ err error }
+
+func (e noSoundCardError) Error() string {
+	return fmt.Sprintf("no sound card to call with (%v); choose audio with --in and --out, e.g. --in file:voice.wav or --in tone:440, --out file:heard.wav or --out null", e.err)
+}
+func (e noSoundCardError) Unwrap() error { return e.err }
 
 // probeDevices opens and closes any sound device the specs name, so that a
 // missing or busy device is reported before anyone is called or rings.
@@ -185,25 +224,56 @@ func (o *callOptions) consent(g *globalOptions, mode ice.Mode, servers []ice.Ser
 }
 
 // stampTaps returns the source and sink wrappers that log frame timestamps
-// for the measurement flags, or nil.
+// for the measurement flags, or nil. The files stay open until closeStamps;
+// if one cannot be created, none stays open.
 func (o *callOptions) stampTaps() (func(media.Source) media.Source, func(media.Sink) media.Sink, error) {
 	var (
 		wrapSource func(media.Source) media.Source
 		wrapSink   func(media.Sink) media.Sink
 	)
 	if o.captureStamps != "" {
-		f, err := os.Create(o.captureStamps)
+		f, err := o.createStamps("--capture-stamps", o.captureStamps)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--capture-stamps: %w", err)
+			return nil, nil, err
 		}
 		wrapSource = func(src media.Source) media.Source { return measure.NewCapture(src, f, time.Now) }
 	}
 	if o.playoutStamps != "" {
-		f, err := os.Create(o.playoutStamps)
+		f, err := o.createStamps("--playout-stamps", o.playoutStamps)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--playout-stamps: %w", err)
+			return nil, nil, err
 		}
 		wrapSink = func(sink media.Sink) media.Sink { return measure.NewPlayout(sink, false, f, time.Now) }
 	}
 	return wrapSource, wrapSink, nil
+}
+
+// createStamps creates a stamp file and keeps it for closeStamps; on failure
+// it closes the ones created before.
+func (o *callOptions) createStamps(flag, path string) (*os.File, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("%s: %w", flag, err), o.closeStamps())
+	}
+	o.stampFiles = append(o.stampFiles, f)
+	return f, nil
+}
+
+// closeStamps closes the stamp files. The wrappers flush into them when a
+// call's audio closes, so it runs after the last call.
+func (o *callOptions) closeStamps() error {
+	var errs []error
+	for _, f := range o.stampFiles {
+		errs = append(errs, f.Close())
+	}
+	o.stampFiles = nil
+	return errors.Join(errs...)
+}
+
+// closeStamps closes o's stamp files at the end of a command, logging a
+// failure (the call itself is over by then).
+func closeStamps(g *globalOptions, o *callOptions) {
+	if err := o.closeStamps(); err != nil {
+		g.logger.Warn("closing stamp files", "err", err)
+	}
 }

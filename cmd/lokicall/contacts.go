@@ -31,8 +31,8 @@ its name.`,
 			RunE:  func(cmd *cobra.Command, _ []string) error { return runContactsList(g) },
 		},
 		&cobra.Command{
-			Use:   "add NAME ADDRESS",
-			Short: "Add a contact, or change its address",
+			Use:   "add NAME ADDRESS|lokicall:ADDRESS",
+			Short: "Add a contact, or change its address (a .loki address or the lokicall: URI of a shared QR code)",
 			Args:  cobra.ExactArgs(2),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return runContactsAdd(g, args[0], args[1])
@@ -88,7 +88,7 @@ func runContactsList(g *globalOptions) error {
 }
 
 func runContactsAdd(g *globalOptions, name, address string) error {
-	a, err := lokinet.ParseAddress(address)
+	a, err := lokinet.ParseShared(address)
 	if err != nil {
 		return usageError{fmt.Errorf("contact %q: %w", name, err)}
 	}

@@ -25,6 +25,8 @@ func buildLokicall(t *testing.T) string {
 	if os.Getenv("LOKICALL_E2E") == "" {
 		t.Skip("end-to-end test: set LOKICALL_E2E=1 (make e2e)")
 	}
+	// The test's calls stay out of the developer's call history.
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	exe := filepath.Join(t.TempDir(), "lokicall")
 	out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput()
 	if err != nil {
@@ -98,10 +100,10 @@ func TestE2EExitCodes(t *testing.T) {
 		{"bad spec", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--in", "tone:abc"}, exitUsage},
 		{"unknown flag", []string{"call", "--nope"}, exitUsage},
 		{"no lokinet", []string{"--lokinet-dns", "127.0.0.1:9", "whoami"}, exitNoLokinet},
-		{"unknown peer", []string{"--lokinet-dns", srv.Addr(), "call", unknown}, exitUnreachable},
-		{"bad frame", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--frame", "30ms"}, exitUsage},
-		{"p2p without consent", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--mode", "p2p"}, exitUsage},
-		{"bad turn server", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--mode", "relay", "--allow-ip-exposure", "--turn", "turn:example.org"}, exitUsage},
+		{"unknown peer", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--in", "tone:440", "--out", "null"}, exitUnreachable},
+		{"bad frame", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--in", "tone:440", "--out", "null", "--frame", "30ms"}, exitUsage},
+		{"p2p without consent", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--in", "tone:440", "--out", "null", "--mode", "p2p"}, exitUsage},
+		{"bad turn server", []string{"--lokinet-dns", srv.Addr(), "call", unknown, "--in", "tone:440", "--out", "null", "--mode", "relay", "--allow-ip-exposure", "--turn", "turn:example.org"}, exitUsage},
 	}
 	if src, err := media.OpenSource(media.Spec{Kind: media.KindDevice}, media.Options{}); err != nil {
 		cases = append(cases, struct {

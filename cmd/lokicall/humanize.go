@@ -28,6 +28,7 @@ type callEnd struct {
 	rang     time.Duration // how long it rang (0 if it never did)
 	talked   time.Duration // how long audio flowed (0 if it never did)
 	userHung bool          // the person pressed q
+	by       string        // the ended event's By: who ended the call
 }
 
 func seconds(d time.Duration) string { return d.Round(time.Second).String() }
@@ -37,10 +38,7 @@ func seconds(d time.Duration) string { return d.Round(time.Second).String() }
 func callerSentence(e callEnd) (string, error) {
 	p := e.peer
 	if e.err == nil {
-		if e.userHung {
-			return fmt.Sprintf("you hung up; the call with %s lasted %s", p, clock(e.talked)), nil
-		}
-		return fmt.Sprintf("call with %s ended after %s", p, clock(e.talked)), nil
+		return answeredSentence(e), nil
 	}
 	var msg string
 	switch {
@@ -76,7 +74,7 @@ func callerSentence(e callEnd) (string, error) {
 	case errors.Is(e.err, call.ErrConnectionLost):
 		msg = "lost the connection to " + p
 	case errors.Is(e.err, call.ErrMediaLost):
-		msg = fmt.Sprintf("the audio with %s stopped and did not come back; the call ended after %s", p, clock(e.talked))
+		msg = mediaLostSentence(e)
 	default:
 		return "", e.err
 	}
@@ -105,17 +103,34 @@ func calleeSentence(e callEnd) (string, call.Outcome) {
 		}
 	case call.OutcomeAnswered:
 		if e.err == nil {
-			if e.userHung {
-				return fmt.Sprintf("you hung up; the call with %s lasted %s", p, clock(e.talked)), out
-			}
-			return fmt.Sprintf("call with %s ended after %s", p, clock(e.talked)), out
+			return answeredSentence(e), out
 		}
 	}
 	if errors.Is(e.err, call.ErrConnectionLost) {
 		return "lost the connection to " + p, out
 	}
 	if errors.Is(e.err, call.ErrMediaLost) {
-		return fmt.Sprintf("the audio with %s stopped and did not come back; the call ended after %s", p, clock(e.talked)), out
+		return mediaLostSentence(e), out
 	}
 	return fmt.Sprintf("call from %s failed: %v", p, e.err), out
+}
+
+// answeredSentence describes the end of a call that was answered and ended
+// normally, saying who ended it.
+func answeredSentence(e callEnd) string {
+	switch {
+	case e.userHung:
+		return fmt.Sprintf("you hung up; the call with %s lasted %s", e.peer, clock(e.talked))
+	case e.by == call.EndedByPeer:
+		return fmt.Sprintf("%s hung up; the call lasted %s", e.peer, clock(e.talked))
+	}
+	return fmt.Sprintf("call with %s ended after %s", e.peer, clock(e.talked))
+}
+
+// mediaLostSentence describes a call whose audio did not come back.
+func mediaLostSentence(e callEnd) string {
+	if errors.Is(e.err, call.ErrLokinetRestarted) {
+		return fmt.Sprintf("Lokinet restarted and the audio with %s did not come back; the call ended after %s", e.peer, clock(e.talked))
+	}
+	return fmt.Sprintf("the audio with %s stopped and did not come back; the call ended after %s", e.peer, clock(e.talked))
 }

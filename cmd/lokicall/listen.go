@@ -11,7 +11,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lokicall/lokicall/call"
+	"github.com/lokicall/lokicall/history"
 	"github.com/lokicall/lokicall/lokinet"
+	"github.com/lokicall/lokicall/media"
+	"github.com/lokicall/lokicall/signalling"
 )
 
 func newListenCommand(g *globalOptions) *cobra.Command {
@@ -38,6 +41,13 @@ The default is ask when stdin is a terminal and never otherwise, so that a
 listener without a terminal never answers strangers with an open microphone:
 a headless answering machine needs --accept auto (or contacts).
 
+Probes (lokicall ping) are answered, without ringing, for the callers --accept
+would let ring; others get the reject their call would get.
+
+If the Lokinet daemon stops, the listener keeps running: it says so (JSON
+event "progress", reason "lokinet-down"), waits for Lokinet however long, and
+listens again on the node's Lokinet address, as it is then, when it is back.
+
 Missed and rejected calls are printed (JSON events "missed" and "rejected" with
 --json) and logged at info level. Keys during a call: m mutes and unmutes, q
 hangs up (and keeps listening); q while no call rings quits.`,
@@ -49,7 +59,7 @@ hangs up (and keeps listening); q while no call rings quits.`,
 			return runListen(cmd.Context(), g, &o, port, accept, calls)
 		},
 	}
-	o.register(cmd.Flags(), "silence")
+	o.register(cmd.Flags())
 	cmd.Flags().Uint16Var(&port, "port", call.DefaultPort, "signalling TCP port on the Lokinet address")
 	cmd.Flags().StringVar(&accept, "accept", "", "incoming calls: ask, contacts, auto or never (default ask on a terminal, else never)")
 	cmd.Flags().IntVar(&calls, "calls", 0, "exit after this many calls (0: serve until interrupted)")
@@ -68,6 +78,28 @@ type listener struct {
 	hang    func()      // hangs up the call in progress
 	ended   int         // calls ended so far
 	lastErr error       // the last call's result
+
+	// bell is how the prompt sounds the terminal bell (see bellFor).
+	bell bellMode
+}
+
+// bellMode says how the ringing prompt uses the terminal bell.
+type bellMode struct {
+	ring  bool          // ring it at all
+	every time.Duration // ring again at this interval (0: once)
+}
+
+// bellFor chooses the bell: none when the ring tone plays on the output
+// device, at every ring of the tone plan when the output is not a device,
+// once when tones are off.
+func bellFor(cfg call.Config) bellMode {
+	switch {
+	case cfg.Tones == nil:
+		return bellMode{ring: true}
+	case cfg.Out.Kind == media.KindDevice:
+		return bellMode{}
+	}
+	return bellMode{ring: true, every: cfg.Tones.Ring.Period()}
 }
 
 func runListen(ctx context.Context, g *globalOptions, o *callOptions, port uint16, accept string, calls int) error {
@@ -99,7 +131,9 @@ func runListen(ctx context.Context, g *globalOptions, o *callOptions, port uint1
 	if err != nil {
 		return err
 	}
+	defer closeStamps(g, o)
 	cfg.Muted = l.muted.Load
+	l.bell = bellFor(cfg)
 	wireLive(&cfg, g, func() *callScreen {
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -120,6 +154,7 @@ func runListen(ctx context.Context, g *globalOptions, o *callOptions, port uint1
 		Config:    cfg,
 		Port:      port,
 		Accept:    policy,
+		Probe:     call.ProbePolicy(pc),
 		MaxCalls:  calls,
 		OnCallEnd: l.callEnded,
 		OnIncoming: func(_ string, _ lokinet.Address, hangUp func()) {
@@ -138,6 +173,7 @@ func (l *listener) event(ev call.Event) {
 	if ev.Kind == call.EventCaller {
 		s := newCallScreen(l.g, &l.muted)
 		s.callee = true
+		s.began = ev.Time
 		s.hangUp = func() {
 			l.mu.Lock()
 			h := l.hang
@@ -160,13 +196,30 @@ func (l *listener) event(ev call.Event) {
 		s.event(ev)
 		return
 	}
+	if ev.Kind == call.EventMissed && ev.Reason == signalling.ReasonBusy {
+		l.g.recordCall(historyEntry(history.Incoming, ev.Peer, ev.Time, nil, history.Busy, ev.Reason))
+	}
 	l.mu.Lock()
 	s := l.screen
 	l.mu.Unlock()
-	if s != nil {
+	if s != nil && !listenerProgress(ev) {
 		s.event(ev)
 	}
 	l.w.event(ev)
+}
+
+// listenerProgress reports the listener's own news of Lokinet (away, still
+// away, back and listening again): printed, but not the call's, which
+// follows the daemon on its own and says so with its call ID.
+func listenerProgress(ev call.Event) bool {
+	if ev.Kind != call.EventProgress || ev.CallID != "" {
+		return false
+	}
+	switch ev.Reason {
+	case call.ProgressLokinetDown, call.ProgressLokinetWaiting, call.ProgressLokinetBack:
+		return true
+	}
+	return false
 }
 
 // callEnded is OnCallEnd: it reports the call and logs it when missed or
@@ -184,8 +237,9 @@ func (l *listener) callEnded(stats *call.Stats, err error) {
 	s.stopRun()
 	l.g.term.clearStatus()
 	s.mu.Lock()
-	end := callEnd{peer: s.peer, err: err, reason: s.lastEnd.Reason, userHung: s.userHung}
+	end := callEnd{peer: s.peer, err: err, reason: s.lastEnd.Reason, userHung: s.userHung, by: s.lastEnd.By}
 	peerAddr := s.lastEnd.Peer
+	began := s.began
 	if !s.ringStart.IsZero() {
 		last := s.ended
 		if !s.active.IsZero() {
@@ -198,6 +252,7 @@ func (l *listener) callEnded(stats *call.Stats, err error) {
 		end.talked = msDuration(stats.MediaMS)
 	}
 	end.peer = l.g.longName(peerAddr)
+	l.g.recordCall(historyEntry(history.Incoming, peerAddr, began, stats, incomingOutcome(err, end.reason), end.reason))
 	msg, outcome := calleeSentence(end)
 	var kind call.EventKind
 	switch outcome {
@@ -265,7 +320,15 @@ func (l *listener) prompt(ctx context.Context, caller lokinet.Address) (bool, er
 			fmt.Fprintln(l.g.term, line)
 		}
 	}
-	l.g.term.ring()
+	if l.bell.ring {
+		l.g.term.ring()
+	}
+	var bell <-chan time.Time
+	if l.bell.ring && l.bell.every > 0 {
+		t := time.NewTicker(l.bell.every)
+		defer t.Stop()
+		bell = t.C
+	}
 	show()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -288,6 +351,8 @@ func (l *listener) prompt(ctx context.Context, caller lokinet.Address) (bool, er
 			if l.g.term.outTTY {
 				show()
 			}
+		case <-bell:
+			l.g.term.ring()
 		}
 	}
 }

@@ -49,7 +49,7 @@ func (w *eventWriter) event(ev call.Event) {
 		fmt.Fprintln(w.out, line)
 	case call.EventInterruption:
 		if in := ev.Interruption; in != nil && in.Phase == call.InterruptionStarted {
-			fmt.Fprintf(w.out, "%s  %s\n", ts, interruptedLine(ev.Peer, msDuration(in.SilentMS)))
+			fmt.Fprintf(w.out, "%s  %s\n", ts, interruptedLine(ev.Peer, msDuration(in.SilentMS), false))
 		} else if in != nil {
 			fmt.Fprintf(w.out, "%s  audio from %s is back after a gap of %s\n", ts, ev.Peer, seconds(msDuration(in.GapMS)))
 		}

@@ -44,8 +44,14 @@ type ptyProc struct {
 
 func startPty(t *testing.T, ctx context.Context, name, exe string, args ...string) *ptyProc {
 	t.Helper()
+	return startPtyEnv(t, ctx, name, exe, os.Environ(), args...)
+}
+
+// startPtyEnv is startPty with the environment env.
+func startPtyEnv(t *testing.T, ctx context.Context, name, exe string, env []string, args ...string) *ptyProc {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, exe, args...)
-	cmd.Env = append(os.Environ(), "TERM=xterm", "LOKICALL_CONFIG=")
+	cmd.Env = append(env, "TERM=xterm", "LOKICALL_CONFIG=")
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 220})
 	if err != nil {
 		t.Fatalf("%s: start on a pty: %v", name, err)
@@ -216,22 +222,8 @@ func TestE2EPtyRingPromptStatusLineAndKeys(t *testing.T) {
 	m, bobAt := callee.waitFor(ctx, bobAt, regexp.MustCompile(`● active (\d+):(\d\d)  alice .*\[MUTED\]  m unmute  q hang up`))
 	mutedAt := clockSeconds(m[1], m[2])
 	// Let two seconds of muted audio reach alice, by the call's own clock.
-	for {
-		m, bobAt = callee.waitFor(ctx, bobAt, regexp.MustCompile(`● active (\d+):(\d\d)  alice .*\[MUTED\]`))
-		if clockSeconds(m[1], m[2]) >= mutedAt+3 {
-			break
-		}
-	}
-	callee.press("q")
-
-	callee.waitFor(ctx, bobAt, regexp.MustCompile(`you hung up; the call with alice \(.*\) lasted \d+:\d\d`))
-	caller.waitFor(ctx, callerAt, regexp.MustCompile(`call with bob ended after \d+:\d\d`))
-	if code := callee.wait(ctx); code != 0 {
-		t.Errorf("callee exit %d, want 0", code)
-	}
-	if code := caller.wait(ctx); code != 0 {
-		t.Errorf("caller exit %d, want 0", code)
-	}
+	bobAt = callee.waitClock(ctx, bobAt, regexp.MustCompile(`● active (\d+):(\d\d)  alice .*\[MUTED\]`), mutedAt+3)
+	bobHangsUp(ctx, t, callee, caller, bobAt, callerAt)
 
 	// What alice heard: bob's 660 Hz tone, then (muted) silence at the end.
 	pcm, rate, err := media.ReadWAV(heard)
@@ -257,6 +249,34 @@ func TestE2EPtyRingPromptStatusLineAndKeys(t *testing.T) {
 	tail := pcm[len(pcm)-2*win : len(pcm)-win/2]
 	if r := rms(tail); r > 100 {
 		t.Errorf("after mute alice still heard sound (RMS %.0f)", r)
+	}
+}
+
+// waitClock waits until a status line matching re (whose first two groups
+// are the call's clock) shows at least secs, and returns the offset after it.
+func (p *ptyProc) waitClock(ctx context.Context, from int, re *regexp.Regexp, secs int) int {
+	p.t.Helper()
+	for {
+		var m []string
+		m, from = p.waitFor(ctx, from, re)
+		if clockSeconds(m[1], m[2]) >= secs {
+			return from
+		}
+	}
+}
+
+// bobHangsUp presses q on the callee's terminal; both sides must say who
+// ended the call and exit 0.
+func bobHangsUp(ctx context.Context, t *testing.T, callee, caller *ptyProc, bobAt, callerAt int) {
+	t.Helper()
+	callee.press("q")
+	callee.waitFor(ctx, bobAt, regexp.MustCompile(`you hung up; the call with alice \(.*\) lasted \d+:\d\d`))
+	caller.waitFor(ctx, callerAt, regexp.MustCompile(`bob hung up; the call lasted \d+:\d\d`))
+	if code := callee.wait(ctx); code != 0 {
+		t.Errorf("callee exit %d, want 0", code)
+	}
+	if code := caller.wait(ctx); code != 0 {
+		t.Errorf("caller exit %d, want 0", code)
 	}
 }
 

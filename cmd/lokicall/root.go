@@ -21,15 +21,20 @@ type globalOptions struct {
 	json         bool
 	logLevel     string
 	configFile   string
-	stdin        io.Reader
-	stdout       io.Writer
-	stderr       io.Writer
-	logger       *slog.Logger
+	// configWarning is logged once logging is set up: the default
+	// configuration file could not be read and was treated as missing.
+	configWarning string
+	stdin         io.Reader
+	stdout        io.Writer
+	stderr        io.Writer
+	logger        *slog.Logger
 	// config is the configuration file's content, loaded before any
 	// command runs.
 	config *config.File
 	// env replaces os.LookupEnv in tests.
 	env func(string) (string, bool)
+	// history is whether calls are recorded in the history file.
+	history bool
 	// term is the terminal, if stdin or stdout is one.
 	term *terminal
 }
@@ -101,6 +106,9 @@ which wins over the file.`,
 			}
 			g.term = newTerminal(g.stdin, g.stdout)
 			g.logger = slog.New(slog.NewTextHandler(g.term.lineWriter(g.stderr), &slog.HandlerOptions{Level: level}))
+			if g.configWarning != "" {
+				g.logger.Warn(g.configWarning)
+			}
 			for _, k := range g.config.UnknownKeys() {
 				g.logger.Warn("config: unknown key ignored", "file", g.configFile, "key", k)
 			}
@@ -112,12 +120,15 @@ which wins over the file.`,
 	pf.StringVar(&g.lokinetIface, "lokinet-iface", "", "Lokinet interface name (default: the interface holding the node's Lokinet address)")
 	pf.BoolVar(&g.json, "json", false, "write one JSON event per line to stdout")
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	pf.BoolVar(&g.history, "history", true, "record calls in the history file (lokicall history)")
 	pf.StringVar(&g.configFile, "config", "", "configuration file (default $"+config.Env+", else "+defaultConfigHint()+")")
 	root.AddCommand(
 		newWhoamiCommand(g),
 		newResolveCommand(g),
 		newListenCommand(g),
 		newCallCommand(g),
+		newPingCommand(g),
+		newHistoryCommand(g),
 		newDemoCommand(g),
 		newContactsCommand(g),
 		newDevicesCommand(g),

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -41,8 +43,16 @@ func (g *globalOptions) loadSettings(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	named := g.configFile != "" || g.getenv(config.Env) != ""
 	g.configFile = path
 	f, err := config.Load(path)
+	if err != nil && !named && errors.Is(err, fs.ErrPermission) {
+		// A service account may run with a home it cannot read: the
+		// default file is then treated as missing (the built-in
+		// settings, no contacts), with a warning once logging is set up.
+		g.configWarning = fmt.Sprintf("config: %v; using the built-in settings and no contacts (--config or $%s names another file)", err, config.Env)
+		f, err = &config.File{}, nil
+	}
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,9 @@ type callScreen struct {
 	// stopRun ends run; set by listen.
 	stopRun func()
 
+	// began is when the call arrived; set by listen.
+	began time.Time
+
 	mu        sync.Mutex
 	peer      string // as shown: contact name or short address
 	state     call.State
@@ -56,6 +59,8 @@ type callScreen struct {
 	// silentSince is when the peer's audio stopped, while the call reports
 	// an interruption; zero otherwise.
 	silentSince time.Time
+	// lokinetDown: this node's Lokinet went away and is not back yet.
+	lokinetDown bool
 	over        bool // the call has ended: no more status line
 }
 
@@ -79,6 +84,9 @@ func (s *callScreen) event(ev call.Event) {
 		} else {
 			s.silentSince = time.Time{}
 		}
+	}
+	if ev.Kind == call.EventProgress && (ev.Reason == call.ProgressLokinetDown || ev.Reason == call.ProgressLokinetBack) {
+		s.lokinetDown = ev.Reason == call.ProgressLokinetDown
 	}
 	if ev.Kind == call.EventCaller && s.state == "" {
 		s.state, s.since = call.StateIncoming, ev.Time
@@ -194,7 +202,7 @@ func (s *callScreen) line(now time.Time) string {
 	defer s.mu.Unlock()
 	var b strings.Builder
 	if !s.silentSince.IsZero() && s.state == call.StateActive {
-		b.WriteString(interruptedLine(s.peer, now.Sub(s.silentSince)))
+		b.WriteString(interruptedLine(s.peer, now.Sub(s.silentSince), s.lokinetDown))
 		if s.t.interactive() {
 			b.WriteString("  q hang up")
 		}
@@ -251,12 +259,17 @@ func (s *callScreen) line(now time.Time) string {
 }
 
 // interruptedLine is the status while no audio arrives from peer: what is
-// wrong, for how long, and that the call is trying to get it back.
-func interruptedLine(peer string, silent time.Duration) string {
+// wrong, for how long, and that the call is trying to get it back (or, while
+// this node's Lokinet is away, waiting for it).
+func interruptedLine(peer string, silent time.Duration, lokinetDown bool) string {
 	if peer == "" {
 		peer = "the other side"
 	}
-	return fmt.Sprintf("⚠ no audio from %s for %s — reconnecting", peer, seconds(silent))
+	doing := "reconnecting"
+	if lokinetDown {
+		doing = "waiting for Lokinet to come back"
+	}
+	return fmt.Sprintf("⚠ no audio from %s for %s — %s", peer, seconds(silent), doing)
 }
 
 func stateMark(st call.State) string {

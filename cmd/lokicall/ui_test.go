@@ -142,8 +142,12 @@ func TestEndSentences(t *testing.T) {
 		{callEnd{peer: "bob", err: fmt.Errorf("%w: x", call.ErrRejected), reason: call.ReasonNotContact}, "bob takes calls only from contacts", exitRejected},
 		{callEnd{peer: "bob", err: context.Canceled, userHung: true}, "you hung up before bob answered", exitInterrupted},
 		{callEnd{peer: "bob", talked: 83 * time.Second}, "call with bob ended after 1:23", exitOK},
+		{callEnd{peer: "bob", talked: 8 * time.Second, by: call.EndedByPeer}, "bob hung up; the call lasted 0:08", exitOK},
+		{callEnd{peer: "bob", talked: 8 * time.Second, userHung: true, by: call.EndedByLocal}, "you hung up; the call with bob lasted 0:08", exitOK},
 		{callEnd{peer: "bob", err: fmt.Errorf("%w: no audio for 1m0s", call.ErrMediaLost), reason: "media-lost", talked: 83 * time.Second},
 			"the audio with bob stopped and did not come back; the call ended after 1:23", exitMediaFailed},
+		{callEnd{peer: "bob", err: fmt.Errorf("%w: no audio for 59s", call.ErrLokinetRestarted), reason: "lokinet-restarted", talked: 83 * time.Second},
+			"Lokinet restarted and the audio with bob did not come back; the call ended after 1:23", exitMediaFailed},
 	}
 	for _, tc := range caller {
 		msg, err := callerSentence(tc.e)
@@ -163,8 +167,11 @@ func TestEndSentences(t *testing.T) {
 		{callEnd{peer: "alice", err: fmt.Errorf("%w: timeout", call.ErrRejected), reason: "timeout", rang: 45 * time.Second}, "missed call from alice: no answer after 45s", call.OutcomeMissed},
 		{callEnd{peer: "x.loki", err: fmt.Errorf("%w: n", call.ErrRejected), reason: call.ReasonNotContact}, "rejected call from x.loki: not in contacts", call.OutcomeRejected},
 		{callEnd{peer: "alice", talked: 5 * time.Second, userHung: true}, "you hung up; the call with alice lasted 0:05", call.OutcomeAnswered},
+		{callEnd{peer: "alice", talked: 5 * time.Second, by: call.EndedByPeer}, "alice hung up; the call lasted 0:05", call.OutcomeAnswered},
 		{callEnd{peer: "alice", err: fmt.Errorf("%w: x", call.ErrMediaLost), reason: "media-lost", talked: 5 * time.Second},
 			"the audio with alice stopped and did not come back; the call ended after 0:05", call.OutcomeFailed},
+		{callEnd{peer: "alice", err: fmt.Errorf("%w: x", call.ErrLokinetRestarted), reason: "lokinet-restarted", talked: 5 * time.Second},
+			"Lokinet restarted and the audio with alice did not come back; the call ended after 0:05", call.OutcomeFailed},
 		// Accepted, then failed before audio: answered (and failed), never
 		// a missed call.
 		{callEnd{peer: "alice", err: fmt.Errorf("%w: the caller hung up before audio started (completed)", call.ErrMediaFailed), reason: "completed"},
@@ -305,9 +312,46 @@ func TestStatusLineInterruption(t *testing.T) {
 	if line := s.line(start.Add(14 * time.Second)); !strings.HasPrefix(line, want) {
 		t.Errorf("status line %q, want it to start with %q", line, want)
 	}
+	// This node's Lokinet goes away, then comes back.
+	s.event(call.Event{Kind: call.EventProgress, Peer: peer, Time: start.Add(14 * time.Second), Reason: call.ProgressLokinetDown})
+	want = "⚠ no audio from " + shortAddress(peer) + " for 4s — waiting for Lokinet to come back"
+	if line := s.line(start.Add(14 * time.Second)); !strings.HasPrefix(line, want) {
+		t.Errorf("status line %q, want it to start with %q", line, want)
+	}
+	s.event(call.Event{Kind: call.EventProgress, Peer: peer, Time: start.Add(14 * time.Second), Reason: call.ProgressLokinetBack})
+	want = "⚠ no audio from " + shortAddress(peer) + " for 4s — reconnecting"
+	if line := s.line(start.Add(14 * time.Second)); !strings.HasPrefix(line, want) {
+		t.Errorf("status line %q once Lokinet is back, want it to start with %q", line, want)
+	}
 	s.event(call.Event{Kind: call.EventInterruption, Peer: peer, Time: start.Add(15 * time.Second),
 		Interruption: &call.Interruption{Phase: call.InterruptionEnded, GapMS: 5000}})
 	if line := s.line(start.Add(16 * time.Second)); !strings.HasPrefix(line, "● active 0:16") {
 		t.Errorf("status line after the interruption %q, want the active line", line)
+	}
+}
+
+// TestListenerLokinetLines: the listener's own news of Lokinet is printed
+// as a line, and does not change the status line of the call in progress,
+// which follows the daemon on its own.
+func TestListenerLokinetLines(t *testing.T) {
+	tm, b := fakeTerminal()
+	g := &globalOptions{term: tm, config: &config.File{}}
+	l := &listener{g: g, w: newEventWriter(g)}
+	peer := lokinettest.RandomAddress().String()
+	start := time.Now()
+	l.event(call.Event{Kind: call.EventCaller, CallID: "c1", Peer: peer, Time: start})
+	defer l.screen.stopRun()
+	l.event(call.Event{Kind: call.EventState, CallID: "c1", State: call.StateActive, Peer: peer, Time: start})
+	msg := "Lokinet went away; waiting for it to come back (interface lokitun0)"
+	l.event(call.Event{Kind: call.EventProgress, Reason: call.ProgressLokinetDown, Message: msg, Time: start.Add(time.Second)})
+	if !strings.Contains(b.String(), msg+"\n") {
+		t.Errorf("screen %q, want the line %q", b.String(), msg)
+	}
+	if l.screen.lokinetDown {
+		t.Error("the listener's lokinet-down changed the call's status line")
+	}
+	l.event(call.Event{Kind: call.EventProgress, CallID: "c1", Reason: call.ProgressLokinetDown, Peer: peer, Time: start.Add(time.Second)})
+	if !l.screen.lokinetDown {
+		t.Error("the call's own lokinet-down did not reach its status line")
 	}
 }

@@ -65,18 +65,20 @@ type Query struct {
 // Server is a running stand-in for Lokinet's DNS server, on UDP and TCP at
 // the same address.
 type Server struct {
-	self   lokinet.Address
-	selfIP netip.Addr
-	tld    string
-	cfg    Config
-	log    *slog.Logger
+	self lokinet.Address
+	tld  string
+	cfg  Config
+	log  *slog.Logger
 
 	udp, tcp *dns.Server
 	addr     string
 	done     chan struct{}
 	once     sync.Once
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// selfIP is the node's own IP; down: the daemon is away (under mu).
+	selfIP  netip.Addr
+	down    bool
 	peers   map[string]netip.Addr
 	queries []Query
 	remote  int // remote A queries seen, for ServFailFirst and SilentFirst
@@ -189,6 +191,29 @@ func (s *Server) SetPeer(name string, ip netip.Addr) {
 	s.peers[key] = ip.Unmap()
 }
 
+// SetSelfIP changes the node's own IP, as a daemon restarted with another
+// range does. It is safe for concurrent use.
+func (s *Server) SetSelfIP(ip netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.selfIP = ip.Unmap()
+}
+
+// SetDown makes the server refuse every query (REFUSED) while down is
+// true, as nothing answers while the daemon restarts. It is safe for
+// concurrent use.
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+}
+
+func (s *Server) state() (self netip.Addr, down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.selfIP, s.down
+}
+
 // Close stops the server and waits for its handlers to return.
 func (s *Server) Close() error {
 	var err error
@@ -231,6 +256,11 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg, network string) {
 	s.mu.Unlock()
 	s.log.Debug("lokinettest: query", "name", q.Name, "type", dns.TypeToString[q.Qtype], "from", from, "net", network)
 
+	if _, down := s.state(); down {
+		resp.Rcode = dns.RcodeRefused
+		s.write(w, resp)
+		return
+	}
 	if s.cfg.TruncateUDP && network == "udp" {
 		resp.Truncated = true
 		s.write(w, resp)
@@ -268,6 +298,7 @@ func (s *Server) answer(resp *dns.Msg, q dns.Question) bool {
 		return true
 	}
 	local := "localhost." + s.tld
+	selfIP, _ := s.state()
 	switch q.Qtype {
 	case dns.TypeAAAA:
 		// Lokinet 0.9 has no IPv6 mappings: NOERROR and one NS record.
@@ -284,7 +315,7 @@ func (s *Server) answer(resp *dns.Msg, q dns.Question) bool {
 	if name == local {
 		resp.Answer = append(resp.Answer,
 			&dns.CNAME{Hdr: hdr(q.Name, dns.TypeCNAME), Target: s.self.FQDN()},
-			aRecord(q.Name, s.selfIP))
+			aRecord(q.Name, selfIP))
 		return true
 	}
 	t, err := lokinet.ParseTarget(name)
@@ -293,7 +324,7 @@ func (s *Server) answer(resp *dns.Msg, q dns.Question) bool {
 		return true
 	}
 	if t.Address == s.self {
-		resp.Answer = append(resp.Answer, aRecord(q.Name, s.selfIP))
+		resp.Answer = append(resp.Answer, aRecord(q.Name, selfIP))
 		return true
 	}
 
@@ -339,7 +370,7 @@ func (s *Server) answerPTR(resp *dns.Msg, q dns.Question, name string) {
 		return
 	}
 	target := ""
-	if ip == s.selfIP {
+	if self, _ := s.state(); ip == self {
 		target = s.self.FQDN()
 	} else {
 		s.mu.Lock()

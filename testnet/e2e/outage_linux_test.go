@@ -23,9 +23,10 @@ type callEvent struct {
 	State        string    `json:"state"`
 	Reason       string    `json:"reason"`
 	Interruption *struct {
-		Phase    string  `json:"phase"`
-		SilentMS float64 `json:"silent_ms"`
-		GapMS    float64 `json:"gap_ms"`
+		Phase        string   `json:"phase"`
+		SilentMS     float64  `json:"silent_ms"`
+		GapMS        float64  `json:"gap_ms"`
+		RecoveryRTTs *float64 `json:"recovery_rtts"`
 	} `json:"interruption"`
 	Live *struct {
 		FramesPlayed    uint64   `json:"frames_played"`
@@ -35,6 +36,8 @@ type callEvent struct {
 	Stats *struct {
 		Interruptions *int     `json:"interruptions"`
 		InterruptedMS *float64 `json:"interrupted_ms"`
+		PathRTTMS     float64  `json:"path_rtt_ms"`
+		Recoveries    int      `json:"recoveries"`
 	} `json:"stats"`
 }
 
@@ -61,7 +64,7 @@ func buildLokicall(t *testing.T, dir string) string {
 }
 
 // lokicall starts lokicall in host's namespace, with the user's LOKICALL_*
-// settings and config file kept out.
+// settings, config file and call history kept out.
 func (tb *testbed) lokicall(t *testing.T, exe, name, host string, args ...string) *lokicallProc {
 	t.Helper()
 	home := filepath.Join(tb.dir, name+"-home")
@@ -71,11 +74,12 @@ func (tb *testbed) lokicall(t *testing.T, exe, name, host string, args ...string
 	cmd := exec.Command("ip", append([]string{"netns", "exec", tb.ns(host), exe, "--json"}, args...)...)
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LOKICALL_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
+		if !strings.HasPrefix(kv, "LOKICALL_") && !strings.HasPrefix(kv, "HOME=") && !strings.HasPrefix(kv, "XDG_CONFIG_HOME=") &&
+			!strings.HasPrefix(kv, "XDG_STATE_HOME=") {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"))
+	cmd.Env = append(env, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "XDG_STATE_HOME="+filepath.Join(home, ".local", "state"))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +195,13 @@ func checkOutages(t *testing.T, p *lokicallProc, outages []outage) {
 		case ended.Time.Sub(o.end) > 3*time.Second || ended.Time.Before(o.end):
 			t.Errorf("%s, %s: audio back %v after the network was (gap %.0f ms), want within 3 s", p.name, o.what, ended.Time.Sub(o.end), ended.Interruption.GapMS)
 		default:
-			t.Logf("%s, %s: audio back %v after the network was (gap %.0f ms)", p.name, o.what, ended.Time.Sub(o.end).Round(time.Millisecond), ended.Interruption.GapMS)
+			rtts := "unknown"
+			if r := ended.Interruption.RecoveryRTTs; r != nil {
+				rtts = fmt.Sprintf("%.1f", *r)
+			}
+			t.Logf("%s, %s: audio back %v after the network was = %s path RTTs of %.0f ms (gap %.0f ms; %s RTTs from the path's first packet back, as the call tells it)",
+				p.name, o.what, ended.Time.Sub(o.end).Round(time.Millisecond), inRTTs(ended.Time.Sub(o.end), pathRTT(evs)), pathRTT(evs),
+				ended.Interruption.GapMS, rtts)
 		}
 		// Evidence independent of the interruption events: the first
 		// live report after the outage in which at most a fifth of the
@@ -236,7 +246,8 @@ func checkCompleted(t *testing.T, p *lokicallProc, timeout time.Duration) {
 		if ev.Event == "stats" && ev.Stats != nil {
 			stats = true
 			if ev.Stats.Interruptions != nil && ev.Stats.InterruptedMS != nil {
-				t.Logf("%s: %d interruptions, %.0f ms interrupted", p.name, *ev.Stats.Interruptions, *ev.Stats.InterruptedMS)
+				t.Logf("%s: %d interruptions, %.0f ms interrupted, %d restarts, path RTT %.0f ms", p.name, *ev.Stats.Interruptions,
+					*ev.Stats.InterruptedMS, ev.Stats.Recoveries, ev.Stats.PathRTTMS)
 			}
 		}
 	}
@@ -247,23 +258,55 @@ func checkCompleted(t *testing.T, p *lokicallProc, timeout time.Duration) {
 	t.Logf("%s completed the call (end reason %q)", p.name, reason)
 }
 
+// pathRTT is the call's path round trip in ms from its final statistics;
+// 0 when unknown.
+func pathRTT(evs []callEvent) float64 {
+	for _, ev := range evs {
+		if ev.Event == "stats" && ev.Stats != nil {
+			return ev.Stats.PathRTTMS
+		}
+	}
+	return 0
+}
+
+func inRTTs(d time.Duration, rttMS float64) string {
+	if rttMS <= 0 {
+		return "?"
+	}
+	return fmt.Sprintf("%.1f", float64(d.Milliseconds())/rttMS)
+}
+
+// checkProgress checks that p reported progress reason within limit of at.
+func checkProgress(t *testing.T, p *lokicallProc, reason string, at time.Time, limit time.Duration) {
+	t.Helper()
+	for _, ev := range p.snapshot() {
+		if ev.Event == "progress" && ev.Reason == reason && !ev.Time.Before(at) {
+			if d := ev.Time.Sub(at); d > limit {
+				t.Errorf("%s: %s %v after the restart, want within %v", p.name, reason, d, limit)
+			} else {
+				t.Logf("%s: %s %v after the restart", p.name, reason, d.Round(time.Millisecond))
+			}
+			return
+		}
+	}
+	t.Errorf("%s: no %s progress event after the restart", p.name, reason)
+}
+
 func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }
 
-// TestOnionNetworkInNamespacesOutage is issue 8's outage check in the
-// emulated network, with real lokicall processes: one call with alice's
+// TestOnionNetworkInNamespacesOutage is the outage check in the emulated
+// network, with real lokicall processes: one call with alice's
 // onion traffic cut for 8 s and later for 40 s (lokinet-emu ctl cut), one
-// with alice's daemon restarted mid-call (ctl restart). On each side, the
+// with alice's and then bob's daemon restarted (ctl restart). On each side, the
 // interruption must appear in --json within 2 s of the outage, audio must
 // be back within 3 s of the network's return, and the call must complete.
-// It needs lokicall's recovery (the call's interruption events, ICE restart
-// and rebinding after a restart): LOKICALL_E2E=1 LOKICALL_E2E_RECOVERY=1.
+// After each restart that side's lokicall must also say that Lokinet went
+// away (lokinet-down within 2 s) and came back (lokinet-back). LOKICALL_E2E=1 and
+// root run it (make e2e).
 func TestOnionNetworkInNamespacesOutage(t *testing.T) {
-	if os.Getenv("LOKICALL_E2E_RECOVERY") == "" {
-		t.Skip("needs lokicall's outage recovery: set LOKICALL_E2E_RECOVERY=1 (with LOKICALL_E2E=1)")
-	}
 	tb := newTestbed(t)
 	exe := buildLokicall(t, tb.dir)
 	nodes, addr := tb.network(t, []string{"alice", "bob"})
@@ -303,25 +346,36 @@ func TestOnionNetworkInNamespacesOutage(t *testing.T) {
 		checkOutages(t, callee, outages)
 	})
 
-	t.Run("daemon restart", func(t *testing.T) {
+	t.Run("daemon restarts", func(t *testing.T) {
 		const (
-			talk = 30 * time.Second
+			talk = 45 * time.Second
 			down = 3 * time.Second
 		)
 		caller, callee := start(t, 7788, talk)
+		// restart restarts name's daemon and returns once it is back
+		// with a path: the network is back then.
+		restart := func(name string) outage {
+			from := len(strings.Split(nodes[name].log(), "\n")) - 1
+			at := time.Now()
+			tb.ctlCmd(t, name, "restart", "-down", down.String())
+			nodes[name].wait(t, regexp.MustCompile(`msg="daemon restarted"`), from, down+10*time.Second)
+			nodes[name].wait(t, reBuilt, from, 15*time.Second)
+			back := time.Now()
+			t.Logf("%s's daemon back with a path %v after the restart", name, back.Sub(at).Round(time.Millisecond))
+			return outage{name + "'s daemon restart", at, back}
+		}
+		// The caller's daemon, then the callee's, in one call.
 		time.Sleep(5 * time.Second)
-		from := len(strings.Split(nodes["alice"].log(), "\n")) - 1
-		at := time.Now()
-		tb.ctlCmd(t, "alice", "restart", "-down", down.String())
-		// The network is back once the restarted daemon has a path.
-		nodes["alice"].wait(t, regexp.MustCompile(`msg="daemon restarted"`), from, down+10*time.Second)
-		nodes["alice"].wait(t, reBuilt, from, 15*time.Second)
-		back := time.Now()
-		t.Logf("alice's daemon back with a path %v after the restart", back.Sub(at).Round(time.Millisecond))
+		outages := []outage{restart("alice")}
+		time.Sleep(8 * time.Second)
+		outages = append(outages, restart("bob"))
 		checkCompleted(t, caller, talk+20*time.Second)
 		checkCompleted(t, callee, 15*time.Second)
-		outages := []outage{{"daemon restart", at, back}}
 		checkOutages(t, caller, outages)
 		checkOutages(t, callee, outages)
+		for i, p := range []*lokicallProc{caller, callee} {
+			checkProgress(t, p, "lokinet-down", outages[i].start, 2*time.Second)
+			checkProgress(t, p, "lokinet-back", outages[i].start, down+10*time.Second)
+		}
 	})
 }

@@ -2,12 +2,11 @@ package leak
 
 import (
 	"net"
-	"os"
-	"runtime"
 	"testing"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/lokicall/lokicall/testnet/netnstest"
 )
 
 // TestCountsInFreshNamespace installs the counters in a new network
@@ -16,20 +15,7 @@ import (
 // address and elsewhere on loopback land in the right counters, and that
 // root's do not count.
 func TestCountsInFreshNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, nftables)")
-	}
-	runtime.LockOSThread() // never unlocked: the thread dies with its namespace
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		t.Skipf("unshare: %v", err)
-	}
-	lo, err := netlink.LinkByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkSetUp(lo); err != nil {
-		t.Fatal(err)
-	}
+	netnstest.Enter(t)
 	cfg := Config{Table: "leak_test"}
 	if err := Install(cfg); err != nil {
 		t.Fatal(err)

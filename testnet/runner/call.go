@@ -168,7 +168,7 @@ func (r *Runner) runCall(ctx context.Context, cs callSpec) CallResult {
 		defer close(calleeDone)
 		_, calleeErr = r.Testnet.Exec(cctx, cs.callee, true, calleeOut, calleeLog, "/lokicall", "listen",
 			"--accept", "auto", "--calls", "1", "--port", fmt.Sprint(cs.port),
-			"--out", "file:"+f.container("callee.wav"), "--playout-stamps", f.container("playout.csv"),
+			"--in", "silence", "--out", "file:"+f.container("callee.wav"), "--playout-stamps", f.container("playout.csv"),
 			"--json", "--log-level", "debug")
 	}()
 	if !waitForLine(calleeDone, f.host("callee.jsonl"), []byte(calleeReady), 30*time.Second) {
@@ -197,7 +197,7 @@ func (r *Runner) runCall(ctx context.Context, cs callSpec) CallResult {
 		}()
 	}
 	_, callerErr := r.Testnet.Exec(cctx, cs.caller, true, callerOut, callerLog, "/lokicall", "call", fmt.Sprintf("%s:%d", cs.addr, cs.port),
-		"--in", in, "--capture-stamps", f.container("capture.csv"), "--duration", cs.duration.String(),
+		"--in", in, "--out", "null", "--capture-stamps", f.container("capture.csv"), "--duration", cs.duration.String(),
 		"--json", "--log-level", "debug")
 	close(callerDone)
 	killWG.Wait()

@@ -69,7 +69,7 @@ func (r *Runner) runLoopbackCall(ctx context.Context, cs callSpec) CallResult {
 	defer calleeLog.Close()
 	calleeCmd := r.hostLokicall(cctx, calleeDNS.Addr(), calleeOut, calleeLog, "listen",
 		"--accept", "auto", "--calls", "1", "--port", fmt.Sprint(port),
-		"--out", "file:"+f.host("callee.wav"), "--playout-stamps", f.host("playout.csv"))
+		"--in", "silence", "--out", "file:"+f.host("callee.wav"), "--playout-stamps", f.host("playout.csv"))
 	if err := calleeCmd.Start(); err != nil {
 		return fail(fmt.Errorf("runner: loopback: %w", err))
 	}
@@ -96,7 +96,7 @@ func (r *Runner) runLoopbackCall(ctx context.Context, cs callSpec) CallResult {
 	defer callerOut.Close()
 	defer callerLog.Close()
 	callerErr := r.hostLokicall(cctx, callerDNS.Addr(), callerOut, callerLog, "call", fmt.Sprintf("%s:%d", callee, port),
-		"--in", "file:"+f.host("source.wav"), "--capture-stamps", f.host("capture.csv"), "--duration", cs.duration.String()).Run()
+		"--in", "file:"+f.host("source.wav"), "--out", "null", "--capture-stamps", f.host("capture.csv"), "--duration", cs.duration.String()).Run()
 	select {
 	case <-calleeDone:
 	case <-time.After(15 * time.Second):

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lokicall/lokicall/call"
+	"github.com/lokicall/lokicall/measure"
+	"github.com/lokicall/lokicall/media"
+)
+
+// anchorLine is the media package's debug line that maps a clockless
+// device's stream to the system clock.
+var anchorLine = regexp.MustCompile(`device has no clock of its own.* kind=(capture|playback) .*anchor_unix_ns=(\d+) anchor_sample=(\d+)`)
+
+// deviceStamps turns the last anchor of kind in a process's debug log into
+// one stamp covering the device's stream from the anchor on: sample k is
+// due at anchor + (k - anchor_sample)/48 kHz. For capture, the stamp is the
+// time its frame ends (measure's convention); for playback, its start.
+func deviceStamps(t *testing.T, log, kind string) []measure.Stamp {
+	t.Helper()
+	var at time.Time
+	var sample int64 = -1
+	for _, m := range anchorLine.FindAllStringSubmatch(log, -1) {
+		if m[1] != kind {
+			continue
+		}
+		ns, _ := strconv.ParseInt(m[2], 10, 64)
+		sample, _ = strconv.ParseInt(m[3], 10, 64)
+		at = time.Unix(0, ns)
+	}
+	if sample < 0 {
+		t.Fatalf("no %s device anchor in the log", kind)
+	}
+	const span = 10 * 60 * media.SampleRate // ten minutes
+	if kind == "capture" {
+		return []measure.Stamp{{Sample: sample, Samples: span, Time: at.Add(span * time.Second / media.SampleRate)}}
+	}
+	return []measure.Stamp{{Sample: sample, Samples: span, Time: at}}
+}
+
+// TestE2EDeviceMouthToEar measures what the sound devices add to
+// mouth-to-ear delay: two calls in the same run carry the same click train,
+// one from a WAV file to a WAV file (the baseline: times at the pipeline's
+// edges, from --capture-stamps and --playout-stamps), one from the caller's
+// default capture device to the callee's default playback device, both
+// ALSA's file plugin (times at the devices' edges: when the capture device
+// handed over a click, when the playback device took it). The devices add
+// their periods and the playback ring's margin; the median must stay under
+// 80 ms more than the baseline (a 10 ms capture period, the ring's 40 ms
+// start level, a 10 ms playback period and scheduling).
+func TestE2EDeviceMouthToEar(t *testing.T) {
+	exe := buildLokicall(t)
+	clicks := measure.ClickConfig{Period: 500 * time.Millisecond, Offset: time.Second}
+	const length = 10 * time.Second
+	train := make([]int16, 30*media.SampleRate)
+	if err := measure.NewClickTrain(clicks).ReadFrame(context.Background(), train); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	trainWAV := filepath.Join(dir, "train.wav")
+	if err := media.WriteWAV(trainWAV, train, media.SampleRate); err != nil {
+		t.Fatal(err)
+	}
+	aliceIP, bobIP := netip.MustParseAddr("127.77.6.9"), netip.MustParseAddr("127.77.6.10")
+	_, bob, aliceDNS, bobDNS := lokinetPair(t, aliceIP, bobIP)
+
+	// talk runs one call; the caller and callee arguments pick the audio.
+	talk := func(name string, callerEnv, calleeEnv []string, callerAudio, calleeAudio []string) (callerLog, calleeLog string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), length+time.Minute)
+		defer cancel()
+		port := freeTCPPort(t, bobIP)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		listening := make(chan struct{})
+		var once sync.Once
+		callee, calleeErr := alsaPeer(ctx, t, &wg, name+" callee", exe, calleeEnv, bobDNS, func(ev call.Event) {
+			if ev.Kind == call.EventListen {
+				once.Do(func() { close(listening) })
+			}
+		}, append([]string{"listen", "--port", strconv.Itoa(port), "--accept", "auto", "--calls", "1"}, calleeAudio...)...)
+		select {
+		case <-listening:
+		case <-ctx.Done():
+			t.Fatalf("%s: callee never listened: %s", name, calleeErr)
+		}
+		caller, callerErr := alsaPeer(ctx, t, &wg, name+" caller", exe, callerEnv, aliceDNS, nil,
+			append([]string{"call", fmt.Sprintf("%s:%d", bob, port), "--duration", length.String()}, callerAudio...)...)
+		if err := caller.Wait(); err != nil {
+			t.Fatalf("%s: caller: %v\n%s", name, err, callerErr)
+		}
+		if err := callee.Wait(); err != nil {
+			t.Fatalf("%s: callee: %v\n%s", name, err, calleeErr)
+		}
+		wg.Wait()
+		return callerErr.String(), calleeErr.String()
+	}
+	median := func(name string, res measure.Result, err error) time.Duration {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		// The first 3 s let the adaptive jitter buffer settle.
+		s := measure.Summarize(res.Delays(6))
+		t.Logf("%-28s %2d clicks (%d missing): min %6.1f  median %6.1f  p90 %6.1f  max %6.1f ms", name, s.N, res.Missing,
+			millis(s.Min), millis(s.Median), millis(s.P90), millis(s.Max))
+		if s.N < int(length/clicks.Period)/2 {
+			t.Fatalf("%s: only %d clicks measured", name, s.N)
+		}
+		return s.Median
+	}
+
+	// The baseline: file to file.
+	env := alsaEnv(t.TempDir())
+	capCSV, heard, playCSV := filepath.Join(dir, "capture.csv"), filepath.Join(dir, "heard.wav"), filepath.Join(dir, "playout.csv")
+	talk("file", env, env,
+		[]string{"--in", "file:" + trainWAV, "--out", "null", "--capture-stamps", capCSV},
+		[]string{"--in", "silence", "--out", "file:" + heard, "--playout-stamps", playCSV})
+	res, err := measure.AnalyzeFiles(clicks, capCSV, heard, playCSV)
+	base := median("file to file (baseline)", res, err)
+
+	// The devices: the train is the caller's capture file.
+	aliceEnv, _ := soundCard(t, train)
+	bobEnv, bobPlayed := soundCard(t, nil)
+	callerLog, calleeLog := talk("device", aliceEnv, bobEnv, []string{"--out", "null"}, []string{"--in", "silence"})
+	raw, err := os.ReadFile(bobPlayed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = measure.Analyze(clicks, deviceStamps(t, callerLog, "capture"), pcmFromRaw(raw), deviceStamps(t, calleeLog, "playback"))
+	dev := median("device to device", res, err)
+
+	added := dev - base
+	t.Logf("the devices add %.1f ms to the median mouth-to-ear delay (%.1f ms against %.1f ms file to file)", millis(added), millis(dev), millis(base))
+	if added > 80*time.Millisecond {
+		t.Errorf("the devices add %.1f ms, want under 80 ms", millis(added))
+	}
+}
+
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
