@@ -55,9 +55,10 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$${execs}x ./$$pkg/ >/tmp/lokicall-fuzz.log 2>&1 || { cat /tmp/lokicall-fuzz.log; exit 1; }; \
 	done
 
-# Per-frame CPU of the media path against pion's raw sample path, and a
-# probe's round trip against a raw TCP echo, each measured in the same run;
-# the table goes to out/bench.txt.
+# Per-frame CPU of the media path against pion's raw sample path, a probe's
+# round trip against a raw TCP echo, and the jitter buffer's replay of
+# stalling paths against the same paths without stalls, each measured in the
+# same run; the table goes to out/bench.txt.
 bench: deps
 	@mkdir -p out
 	$(GO) test -run='^$$' -bench='EncodeComplexity|FrameSizes|ReceivePath|JitterPushPop' -benchtime=1s ./media/ >out/bench-raw.txt
@@ -71,6 +72,11 @@ bench: deps
 		if (n ~ /ProbeRoundTrip\/probe/ && pbase > 0) r = sprintf("  %.1fx raw TCP echo baseline", ns / pbase); \
 		u = (n ~ /ProbeRoundTrip/) ? "ns/probe" : "ns/frame"; \
 		printf "%-36s %10.0f %-8s %8s %% core%s\n", n, ns, u, pct, r }' out/bench-raw.txt | tee out/bench.txt
+	$(GO) test -run='^$$' -bench='Stalls' -benchtime=1x ./media/ >out/stalls-raw.txt
+	@awk '/^Benchmark/ { n=$$1; sub(/^BenchmarkStalls\//, "", n); sub(/-[0-9]+$$/, "", n); \
+		for (i = 4; i < NF; i++) m[$$(i+1)] = $$i; \
+		printf "stalls %-32s buffer delay %5.1f ms vs %5.1f ms without stalls (%.2fx), stall concealed <= %.2fx its length, back at target in %4.0f ms, %.2f %% concealed without stalls\n", \
+			n, m["ms_median_stalls"], m["ms_median_calm"], m["delay_ratio"], m["conceal_per_stall"], m["ms_recovery"], m["pct_concealed_calm"] }' out/stalls-raw.txt | tee -a out/bench.txt
 
 clean:
 	rm -rf bin out testnet/build testnet/results

@@ -29,20 +29,37 @@ const (
 
 // Adaptive policy constants.
 const (
-	// transitWindow is the span of recent packets whose transit variation
-	// sets the adaptive target.
-	transitWindow = 2 * time.Second
-	// spikeHalfLife is how fast a measured delay spike is forgotten: the
-	// target comes down slowly once the path calms.
-	spikeHalfLife = 8 * time.Second
+	// fastestWindow is the span of recent packets whose fastest transit
+	// is the reference a packet's delay is measured from.
+	fastestWindow = 2 * time.Second
+	// calmWindow is the span of calm packets (delay peaks left out) whose
+	// delays set the adaptive target.
+	calmWindow = 10 * time.Second
+	// calmPercentile of the calm packets' delays is the delay the buffer
+	// must cover.
+	calmPercentile = 0.95
+	// peakMargin: a packet delayed more than this above the calm target's
+	// cover is part of a delay peak (a stall, a burst after it, a host's
+	// hiccup), not of the calm path.
+	peakMargin = 60 * time.Millisecond
+	// calmFirst: the first packets of a call, until this much audio, are
+	// all taken as calm: the path's cover is not known yet, and a call's
+	// start is often bursty.
+	calmFirst = time.Second
+	// peakMerge: peak packets less than this apart are one peak.
+	peakMerge = 500 * time.Millisecond
+	// peakWindow and peakCount: peakCount peaks or more within peakWindow
+	// are recurring, sustained jitter, and the target covers them; fewer
+	// are isolated peaks, concealed and then cut back (see recoverWindow).
+	peakWindow = 10 * time.Second
+	peakCount  = 3
+	// recoverWindow: for this long after an underrun, audio buffered more
+	// than two frames beyond the target (the late burst of a stall) is
+	// dropped, oldest first, down to the target, unless peaks recur.
+	recoverWindow = 2 * time.Second
 	// adaptWindow is how long the buffer watches its fill level before it
 	// drops or inserts one frame.
 	adaptWindow = time.Second
-	// transitPercentile of the transit variation over transitWindow is the
-	// delay the buffer must cover.
-	transitPercentile = 0.95
-	// jitterFactor scales the RFC 3550 jitter into a delay to cover.
-	jitterFactor = 3
 )
 
 // Status says what a jitter buffer slot holds.
@@ -99,8 +116,9 @@ type JitterConfig struct {
 	// FrameDuration is the audio in each packet; 0: 20 ms.
 	FrameDuration time.Duration
 	// Fixed keeps the target delay at TargetDelay. By default the buffer
-	// is adaptive: its target follows the measured transit variation and
-	// jitter (see JitterBuffer), never below one frame.
+	// is adaptive: its target follows the delays measured on the path,
+	// delay peaks left out unless they recur (see JitterBuffer), never
+	// below one frame.
 	Fixed bool
 	// TargetDelay is how much audio the buffer collects before playout
 	// starts (for an adaptive buffer: until it has measured the path);
@@ -137,19 +155,28 @@ type JitterStats struct {
 // and hands them out one per frame to a playout clock. Push and Pop may be
 // called from different goroutines.
 //
-// An adaptive buffer (the default) sets its target delay from the path:
-// one frame plus the larger of the 95th percentile of the transit variation
-// over the last 2 s (arrival time minus RTP time, above its minimum: delay
-// spikes) and three times the RFC 3550 interarrival jitter, rounded up to
-// whole frames after ignoring a quarter frame of scheduling noise. A spike
-// is remembered with a half-life of 8 s, so the target comes down slowly
-// once the path calms. Every second the buffer compares its fill level at
-// each Pop with the target: when it never fell below two frames and rose
-// above the target, it drops one frame (Slot.Skipped), preferring a quiet
-// moment (PopQuiet); when it never reached the target, it inserts one frame
-// of concealment (Status Inserted). An underrun also grows the delay by a
-// frame, since the packet that was due is still played when it arrives. The
-// delay never goes below one frame.
+// An adaptive buffer (the default) sets its target delay from the path.
+// Each packet's delay is its transit time (arrival time minus RTP time)
+// minus the fastest transit of the last 2 s. A packet delayed more than
+// 60 ms beyond what the target covers belongs to a delay peak (a stall and
+// the burst after it); the other, calm packets of the last 10 s set the
+// target: one frame plus the 95th percentile of their delays, rounded up
+// to whole frames after ignoring a quarter frame of scheduling noise. Only
+// recurring peaks (three or more within 10 s) raise the target to cover
+// them, up to MaxTarget, and keep the bursts that end them, which the
+// slower policy below plays out. An isolated peak is concealed while it
+// lasts, and for 2 s after an underrun the late burst that ends it is cut
+// back to the target (when it holds more than two frames beyond it),
+// oldest packets first, so that a stall costs a gap rather than a lasting
+// delay. The RFC 3550 jitter (Jitter) is reported, not used.
+//
+// Every second the buffer compares its fill level at each Pop with the
+// target: when it never fell below two frames and rose above the target,
+// it drops one frame (Slot.Skipped), preferring a quiet moment (PopQuiet);
+// when it never reached the target, it inserts one frame of concealment
+// (Status Inserted). An underrun also grows the delay by a frame, since
+// the packet that was due is still played when it arrives. The delay never
+// goes below one frame.
 type JitterBuffer struct {
 	mu     sync.Mutex
 	log    *slog.Logger
@@ -174,14 +201,18 @@ type JitterBuffer struct {
 
 	// Adaptive policy state.
 	adaptive    bool
-	transit     []float64 // ring of recent relative transit times, seconds
-	transitN    int       // values in transit
-	transitPos  int
+	transit     window // recent relative transit times, seconds
+	fastest     float64
+	calm        window  // recent calm packets' delays, seconds
+	calmFirst   int     // calm packets needed before peaks are told apart
+	cover       float64 // calmPercentile of calm, seconds
 	pushes      int
 	tsBase      uint32 // RTP time of transit zero
 	arrivalBase time.Time
-	spike       float64 // decaying peak of the covered delay, seconds
-	spikeAt     time.Time
+	peaks       []peak // recent delay peaks, oldest first
+	inPeakAt    time.Time
+	peakMode    bool  // peaks recur: the target covers them, bursts are kept
+	recovering  int   // Pops left in which a late burst is cut back
 	winPops     int   // Pops in the current adapt window
 	winLen      int   // Pops per adapt window
 	winMin      int64 // fewest frames buffered at a Pop this window
@@ -251,7 +282,9 @@ func NewJitterBuffer(cfg JitterConfig) (*JitterBuffer, error) {
 	}
 	if j.adaptive {
 		j.target = j.roundUp(j.target)
-		j.transit = make([]float64, max(int(transitWindow/cfg.FrameDuration), 8))
+		j.transit = newWindow(int(fastestWindow / cfg.FrameDuration))
+		j.calm = newWindow(int(calmWindow / cfg.FrameDuration))
+		j.calmFirst = max(int(calmFirst/cfg.FrameDuration), 8)
 		j.winLen = max(int(adaptWindow/cfg.FrameDuration), 4)
 		j.resetWindow()
 	}
@@ -384,6 +417,15 @@ func (j *JitterBuffer) PopQuiet(quiet bool) Slot {
 		j.shrink, j.grow = false, false
 		j.resetWindow()
 	}
+	if j.recovering > 0 {
+		j.recovering--
+		if keep := max(int64(j.target/j.frame), 1); !j.peakMode && j.highest-j.head+1 > keep+2 {
+			j.log.Debug("media: jitter buffer cutting a late burst back", "delay", j.delay(), "target", j.target)
+			j.discard(j.highest + 1 - keep)
+			j.shrink, j.grow = false, false
+			j.resetWindow()
+		}
+	}
 	var skipped []byte
 	if j.adaptive {
 		j.observe()
@@ -412,6 +454,9 @@ func (j *JitterBuffer) PopQuiet(quiet bool) Slot {
 	}
 	if j.head > j.highest {
 		j.stats.Underruns++
+		if j.adaptive {
+			j.recovering = int(recoverWindow / j.frame)
+		}
 		return Slot{Status: Empty}
 	}
 	ext := j.head
@@ -461,13 +506,21 @@ func (j *JitterBuffer) Stats() JitterStats {
 	return j.stats
 }
 
-// updateTransit records one packet's relative transit time (arrival minus
-// RTP time) and refreshes the adaptive target every few packets.
+// peak is one delay peak: when its first packet arrived, and the largest
+// delay in it, in seconds.
+type peak struct {
+	at     time.Time
+	height float64
+}
+
+// updateTransit measures one packet's delay above the fastest recent
+// transit, files it as calm or as part of a delay peak, and refreshes the
+// adaptive target every few packets.
 func (j *JitterBuffer) updateTransit(ts uint32, arrival time.Time) {
 	if !j.adaptive {
 		return
 	}
-	if j.transitN == 0 && j.pushes == 0 {
+	if j.pushes == 0 {
 		j.tsBase, j.arrivalBase = ts, arrival
 	}
 	rtp := int32(ts - j.tsBase)
@@ -479,30 +532,89 @@ func (j *JitterBuffer) updateTransit(ts uint32, arrival time.Time) {
 		rtp = 0
 	}
 	r := arrival.Sub(j.arrivalBase).Seconds() - float64(rtp)/SampleRate
-	j.transit[j.transitPos] = r
-	j.transitPos = (j.transitPos + 1) % len(j.transit)
-	j.transitN = min(j.transitN+1, len(j.transit))
+	j.transit.add(r)
 	j.pushes++
-	if j.pushes%8 == 0 || j.transitN < 8 {
+	if j.pushes == 1 || r < j.fastest {
+		j.fastest = r
+	}
+	d := r - j.fastest
+	if j.calm.n >= j.calmFirst && d > j.cover+peakMargin.Seconds() {
+		if j.inPeakAt.IsZero() || arrival.Sub(j.inPeakAt) > peakMerge {
+			j.log.Debug("media: jitter buffer delay peak", "delay", time.Duration(d*float64(time.Second)), "cover", time.Duration(j.cover*float64(time.Second)))
+			j.peaks = append(j.peaks, peak{at: arrival})
+			if len(j.peaks) > 2*peakCount {
+				j.peaks = slices.Delete(j.peaks, 0, 1)
+			}
+		}
+		j.inPeakAt = arrival
+		p := &j.peaks[len(j.peaks)-1]
+		p.height = max(p.height, d)
+	} else {
+		j.calm.add(d)
+	}
+	if j.pushes%8 == 0 || j.pushes < 8 {
+		j.fastest = j.transit.min()
 		j.retarget(arrival)
 	}
 }
 
-// retarget sets the adaptive target from the transit window, the decaying
-// spike peak and the RFC 3550 jitter.
+// retarget sets the adaptive target from the calm packets' delays and,
+// when peaks recur, their heights.
 func (j *JitterBuffer) retarget(now time.Time) {
-	w := slices.Clone(j.transit[:j.transitN])
-	slices.Sort(w)
-	spread := w[int(transitPercentile*float64(len(w)-1))] - w[0]
-	if !j.spikeAt.IsZero() && now.After(j.spikeAt) {
-		j.spike *= math.Exp2(-now.Sub(j.spikeAt).Seconds() / spikeHalfLife.Seconds())
+	j.cover = j.calm.percentile(calmPercentile)
+	cover := j.cover
+	recent, height := 0, 0.0
+	for _, p := range j.peaks {
+		if now.Sub(p.at) <= peakWindow {
+			recent++
+			height = max(height, p.height)
+		}
 	}
-	j.spikeAt = now
-	cover := max(spread, jitterFactor*j.jitter/SampleRate)
-	j.spike = max(j.spike, cover)
+	if j.peakMode = recent >= peakCount; j.peakMode {
+		cover = max(cover, height)
+	}
 	noise := (j.frame / 4).Seconds()
-	extra := time.Duration(math.Ceil(max(j.spike-noise, 0)/j.frame.Seconds())) * j.frame
+	extra := time.Duration(math.Ceil(max(cover-noise, 0)/j.frame.Seconds())) * j.frame
 	j.target = min(j.frame+extra, time.Duration(j.capacity)*j.frame, max(j.maxTarget, j.frame))
+}
+
+// window is a ring of the latest values.
+type window struct {
+	v    []float64
+	n    int // values held
+	next int
+	sort []float64 // scratch for percentile
+}
+
+// newWindow returns a window of n values, at least 8.
+func newWindow(n int) window {
+	n = max(n, 8)
+	return window{v: make([]float64, n), sort: make([]float64, 0, n)}
+}
+
+// add puts x in the window, replacing the oldest value when full.
+func (w *window) add(x float64) {
+	w.v[w.next] = x
+	w.next = (w.next + 1) % len(w.v)
+	w.n = min(w.n+1, len(w.v))
+}
+
+// min returns the smallest value held, 0 for none.
+func (w *window) min() float64 {
+	if w.n == 0 {
+		return 0
+	}
+	return slices.Min(w.v[:w.n])
+}
+
+// percentile returns the q quantile of the values held, 0 for none.
+func (w *window) percentile(q float64) float64 {
+	if w.n == 0 {
+		return 0
+	}
+	w.sort = append(w.sort[:0], w.v[:w.n]...)
+	slices.Sort(w.sort)
+	return w.sort[int(q*float64(w.n-1))]
 }
 
 // observe tracks the fill level at each Pop over the adapt window and, at

@@ -138,26 +138,41 @@ func TestAdaptiveJitterBuffer(t *testing.T) {
 	}
 }
 
-// TestAdaptiveJitterBufferSpike: one 300 ms stall raises the target, which
-// is remembered for a while and then decays.
+// TestAdaptiveJitterBufferSpike: an isolated 300 ms stall does not raise
+// the target, and the buffer is back at it within 2 s of the stall's end;
+// stalls that recur (three in 10 s) do raise it, until they stop.
 func TestAdaptiveJitterBufferSpike(t *testing.T) {
 	frame := 20 * time.Millisecond
 	s := newPathSim(t, frame)
 	base := 50 * time.Millisecond
-	s.run(5*time.Second, func(int) time.Duration { return base })
-	stallAt := s.sent + 10
-	s.run(2*time.Second, func(k int) time.Duration {
-		if k >= stallAt && k < stallAt+15 {
-			return base + 300*time.Millisecond - time.Duration(k-stallAt)*frame
+	calm := func(int) time.Duration { return base }
+	// stallAt delays the packets sent in the 300 ms after packet k0: they
+	// arrive in a burst as the stall ends.
+	stallAt := func(k0 int) func(k int) time.Duration {
+		return func(k int) time.Duration {
+			if k >= k0 && k < k0+15 {
+				return base + 300*time.Millisecond - time.Duration(k-k0)*frame
+			}
+			return base
 		}
-		return base
-	})
-	if got := s.jb.TargetDelay(); got < 200*time.Millisecond {
-		t.Errorf("after a 300 ms spike the target is %v", got)
 	}
-	s.run(60*time.Second, func(int) time.Duration { return base })
+	s.run(5*time.Second, calm)
+	s.run(300*time.Millisecond+2*time.Second, stallAt(s.sent+2))
 	if got := s.jb.TargetDelay(); got != frame {
-		t.Errorf("a minute after the spike the target is %v, want one frame", got)
+		t.Errorf("after an isolated 300 ms stall the target is %v, want one frame", got)
+	}
+	if got := s.jb.Delay(); got > 2*frame {
+		t.Errorf("2 s after an isolated 300 ms stall the buffer holds %v, want at most two frames", got)
+	}
+	for range 3 {
+		s.run(3*time.Second, stallAt(s.sent+2))
+	}
+	if got := s.jb.TargetDelay(); got < 200*time.Millisecond {
+		t.Errorf("after four 300 ms stalls in 10 s the target is %v, want it to cover them", got)
+	}
+	s.run(15*time.Second, calm)
+	if got := s.jb.TargetDelay(); got != frame {
+		t.Errorf("15 s after the last stall the target is %v, want one frame", got)
 	}
 }
 

@@ -118,25 +118,33 @@ func TestOnionNetworkInNamespacesDynamics(t *testing.T) {
 
 	t.Run("session swaps", func(t *testing.T) {
 		// 50 probes 20 ms apart, one at a time (a stalled probe
-		// delays the next), take over 12 s at a 250 ms RTT.
-		r := tb.ping(t, "alice", "bob", addr["bob"], 9000, 50, 20*time.Millisecond, 2*time.Second)
-		base := slices.Clone(r.RTTms)
-		slices.Sort(base)
-		median := base[len(base)/2]
-		var spikes []int // probe indices of RTTs 250 ms above the median
-		for i, rtt := range r.RTTms {
-			if rtt > median+float64((stall-50*time.Millisecond).Milliseconds()) && (len(spikes) == 0 || i-spikes[len(spikes)-1] > 5) {
-				spikes = append(spikes, i)
+		// delays the next), take over 12 s at a 250 ms RTT. No probe may
+		// be lost; a loaded machine can blur the stalls into one another
+		// or into its own pauses, so the stall count is measured again
+		// (up to three times) before it fails.
+		for attempt := range 3 {
+			r := tb.ping(t, "alice", "bob", addr["bob"], 9000+10*attempt, 50, 20*time.Millisecond, 2*time.Second)
+			base := slices.Clone(r.RTTms)
+			slices.Sort(base)
+			median := base[len(base)/2]
+			var spikes []int // probe indices of RTTs 250 ms above the median
+			for i, rtt := range r.RTTms {
+				if rtt > median+float64((stall-50*time.Millisecond).Milliseconds()) && (len(spikes) == 0 || i-spikes[len(spikes)-1] > 5) {
+					spikes = append(spikes, i)
+				}
 			}
-		}
-		t.Logf("%d/%d echoes, median RTT %.1f ms, max %.1f ms; %d spikes at probes %v", r.Received, r.Sent, median, r.MaxMS, len(spikes), spikes)
-		if r.Received != r.Sent {
-			t.Errorf("%d of %d echoes: a swap must not lose packets", r.Received, r.Sent)
-		}
-		// Each of the two sessions is replaced every 3 s: at least 2
-		// stalls in the 12 s or more the probes took.
-		if len(spikes) < 2 || r.MaxMS > median+600 {
-			t.Errorf("spikes %v (max %.0f ms over a median of %.0f ms): want 2 or more of 300-400 ms", spikes, r.MaxMS, median)
+			t.Logf("%d/%d echoes, median RTT %.1f ms, max %.1f ms; %d spikes at probes %v", r.Received, r.Sent, median, r.MaxMS, len(spikes), spikes)
+			if r.Received != r.Sent {
+				t.Fatalf("%d of %d echoes: a swap must not lose packets", r.Received, r.Sent)
+			}
+			// Each of the two sessions is replaced every 3 s: at least 2
+			// stalls in the 12 s or more the probes took.
+			if len(spikes) >= 2 && r.MaxMS <= median+600 {
+				break
+			}
+			if attempt == 2 {
+				t.Errorf("spikes %v (max %.0f ms over a median of %.0f ms): want 2 or more of 300-400 ms", spikes, r.MaxMS, median)
+			}
 		}
 		st := tb.status(t, "alice")
 		if st.Swaps < 2 || len(st.Sessions) != 1 || !st.Sessions[0].Swapping {

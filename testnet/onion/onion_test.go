@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"net/netip"
@@ -208,15 +209,42 @@ func newConfiguredEndpoint(t *testing.T, tn *testNet, hops, depth int, configure
 	return e, ch
 }
 
-func expect(t *testing.T, ch chan recv, from lokinet.Address, payload string) {
+// deliver sends payload from one endpoint to another until the receiver's
+// channel ch gets it, and returns the time from the send that got through
+// to its delivery. The network carries datagrams: on a loaded machine a
+// path can be declared dead and replaced (DeadAfter is short in these
+// tests), losing what was in flight, so a packet not received within a
+// second is sent again; nothing received within 10 s fails the test.
+// Other payloads on ch (late copies of earlier packets) are skipped.
+func deliver(t *testing.T, from, to *Endpoint, ch chan recv, payload string) time.Duration {
 	t.Helper()
-	select {
-	case r := <-ch:
-		if r.from != from || string(r.pkt) != payload {
-			t.Fatalf("got %q from %s, want %q from %s", r.pkt, r.from, payload, from)
+	deadline := time.Now().Add(10 * time.Second)
+	for attempt := 1; ; attempt++ {
+		sent := time.Now()
+		if err := from.Send(to.Address(), []byte(payload)); err != nil && !errors.Is(err, ErrNoPath) {
+			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("nothing received, want %q", payload)
+		wait := time.After(time.Second)
+	recv:
+		for {
+			select {
+			case r := <-ch:
+				if r.from != from.Address() {
+					t.Fatalf("got %q from %s, want %q from %s", r.pkt, r.from, payload, from.Address())
+				}
+				if string(r.pkt) == payload {
+					if attempt > 1 {
+						t.Logf("%q arrived at attempt %d", payload, attempt)
+					}
+					return time.Since(sent)
+				}
+			case <-wait:
+				break recv
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing received in %d attempts over 10 s, want %q", attempt, payload)
+		}
 	}
 }
 
@@ -243,10 +271,7 @@ func TestEndpointsExchange(t *testing.T) {
 	if !b.Ready(a.Address()) {
 		t.Fatal("b has no session with a after a's open")
 	}
-	if err := a.Send(b.Address(), []byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, bch, a.Address(), "ping")
+	deliver(t, a, b, bch, "ping")
 }
 
 func TestEndpointsRTTMatchesLinkDelay(t *testing.T) {
@@ -262,18 +287,11 @@ func TestEndpointsRTTMatchesLinkDelay(t *testing.T) {
 	}
 	// a → b → a crosses 2 × (2 + 2) relay egress links.
 	want := 8 * delay
+	// The best of 10 round trips: a loaded machine only adds delay, so
+	// the best one shows the modelled delay plus a little scheduling.
 	var best time.Duration
-	for i := range 5 {
-		start := time.Now()
-		if err := a.Send(b.Address(), []byte("ping")); err != nil {
-			t.Fatal(err)
-		}
-		expect(t, bch, a.Address(), "ping")
-		if err := b.Send(a.Address(), []byte("pong")); err != nil {
-			t.Fatal(err)
-		}
-		expect(t, ach, b.Address(), "pong")
-		rtt := time.Since(start)
+	for i := range 10 {
+		rtt := deliver(t, a, b, bch, fmt.Sprintf("ping %d", i)) + deliver(t, b, a, ach, fmt.Sprintf("pong %d", i))
 		if i == 0 || rtt < best {
 			best = rtt
 		}
@@ -338,14 +356,8 @@ func TestRelaysSeeOnlyCiphertext(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := "the content of a call, in the clear"
-	if err := a.Send(b.Address(), []byte(secret)); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, bch, a.Address(), secret)
-	if err := b.Send(a.Address(), []byte(secret)); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, ach, b.Address(), secret)
+	deliver(t, a, b, bch, secret)
+	deliver(t, b, a, ach, secret)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(seen) == 0 {
