@@ -50,13 +50,15 @@ testnet-call: testnet-runner
 	$(TESTNET_RUNNER) call $(TESTNET_RUNNER_FLAGS)
 
 ## testnet-measure: a loopback baseline on the host, 5 calls of 20 s, sweeps (hops 1..4, delay,
-## jitter, loss, 2..4 concurrent node pairs), a relay killed mid-call, the leak proof and its
-## negative control; about 20 minutes
+## jitter, loss, 2..4 concurrent node pairs), a relay killed mid-call, Lokinet's dynamics (stall,
+## trace, outage, daemon-restart, handshake-loss), the leak proof and its negative control; about
+## 30 minutes. A failed call is reported with its cause; non-zero only when the testnet could not
+## run or the leak proof failed (add -strict to TESTNET_MEASURE_FLAGS to fail on a call)
 testnet-measure: testnet-runner
 	$(TESTNET_RUNNER) measure $(TESTNET_RUNNER_FLAGS) -lokicall $(TESTNET_DIR)/build/lokicall \
 		-pairs-file $(TESTNET_DIR)/compose.pairs.yaml $(TESTNET_MEASURE_FLAGS)
 
-## testnet-ci: up, one 20 s call + leak proof + negative control, down; non-zero on a leak or a failed call
+## testnet-ci: up, one 20 s call + leak proof + negative control, down; non-zero on a leak or a failed call (-strict)
 testnet-ci: testnet-up testnet-runner
 	$(TESTNET_RUNNER) ci $(TESTNET_RUNNER_FLAGS); rc=$$?; $(TESTNET_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc
 
@@ -80,3 +82,20 @@ TESTNET_MODES_FLAGS ?=
 testnet-modes: testnet-build testnet-runner
 	$(TESTNET_RUNNER) modes -compose "$(TESTNET_PUBLIC_COMPOSE)" -results $(TESTNET_DIR)/results $(TESTNET_MODES_FLAGS); \
 		rc=$$?; $(TESTNET_PUBLIC_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc
+
+# Lokinet's dynamics, one scenario each (testnet/README.md "Lokinet's dynamics"):
+# one call of a tone, its interruption table, the leak proof and its negative control.
+TESTNET_DYNAMICS := testnet-stall testnet-trace testnet-outage testnet-daemon-restart testnet-handshake-loss
+# Extra flags for them, e.g. TESTNET_DYNAMICS_FLAGS=-strict
+TESTNET_DYNAMICS_FLAGS ?=
+
+.PHONY: $(TESTNET_DYNAMICS)
+
+## testnet-stall: session swaps on (SESSION_SWAP=force), a 110 s call through them, down (~3 min)
+## testnet-trace: the measured trace (testnet/traces) replayed on both nodes, a 110 s call, down (~3 min)
+## testnet-outage: the caller's path cut for 8 s and then 40 s in an 80 s call, down (~2.5 min)
+## testnet-daemon-restart: the caller's, then the callee's daemon restarted in a 50 s call, down (~2 min)
+## testnet-handshake-loss: 30 % loss on both nodes for the 8 s from the dial, a 25 s call, down (~1.5 min)
+$(TESTNET_DYNAMICS): testnet-build testnet-runner
+	$(TESTNET_RUNNER) $(patsubst testnet-%,%,$@) $(TESTNET_RUNNER_FLAGS) $(TESTNET_DYNAMICS_FLAGS); \
+		rc=$$?; $(TESTNET_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +96,8 @@ type CallResult struct {
 	MOSAudio float64 `json:"mos_audio"`
 
 	Kill *Kill `json:"kill,omitempty"`
+	// Dynamics holds a dynamics scenario's interruptions.
+	Dynamics *DynamicsResult `json:"dynamics,omitempty"`
 }
 
 // callSpec is one call to make.
@@ -111,6 +114,7 @@ type callSpec struct {
 	caller   string        // caller's compose service
 	callee   string        // callee's compose service
 	addr     string        // the callee's .loki address
+	dynamic  *Dynamic      // a dynamics scenario's call: its actions and analysis
 }
 
 const calleeReady = `"event":"listening"`
@@ -188,6 +192,20 @@ func (r *Runner) runCall(ctx context.Context, cs callSpec) CallResult {
 	var kill *Kill
 	var killWG sync.WaitGroup
 	callerDone := make(chan struct{})
+	var actions []Action
+	if cs.dynamic != nil {
+		actions = slices.Clone(cs.dynamic.Actions)
+		for i := range actions {
+			if actions[i].BeforeDial {
+				r.act(cctx, &actions[i])
+			}
+		}
+		killWG.Add(1)
+		go func() {
+			defer killWG.Done()
+			r.actDuringCall(cctx, callerDone, f.host("caller.jsonl"), actions)
+		}()
+	}
 	if cs.killAt > 0 {
 		kill = &Kill{}
 		killWG.Add(1)
@@ -221,6 +239,9 @@ func (r *Runner) runCall(ctx context.Context, cs callSpec) CallResult {
 		kill.NodeOutageMS = r.lastOutage(context.Background(), cs.caller)
 	}
 	r.analyse(&res, f, !cs.tone, kill)
+	if cs.dynamic != nil {
+		res.Dynamics = r.analyseDynamics(ctx, &res, f, *cs.dynamic, actions, cs.caller, cs.callee)
+	}
 	return res
 }
 

@@ -29,6 +29,15 @@ type event struct {
 	Message string         `json:"message"`
 	Stats   *LokicallStats `json:"stats"`
 	Live    *LiveSample    `json:"live"`
+
+	Interruption *call.Interruption `json:"interruption"`
+}
+
+// InterruptionEvent is an "interruption" event of lokicall --json (audio
+// from the peer missing for over a second, and its return), with its time.
+type InterruptionEvent struct {
+	Time time.Time `json:"time"`
+	call.Interruption
 }
 
 // Side is what one lokicall process reported.
@@ -44,6 +53,8 @@ type Side struct {
 	Live []LiveSample `json:"live,omitempty"`
 	// Exposure is when the ip-exposure event came (zero if none).
 	Exposure time.Time `json:"ip_exposure,omitzero"`
+	// Events are the interruption events in order.
+	Events []InterruptionEvent `json:"interruptions,omitempty"`
 }
 
 // parseSide reads a lokicall process's JSON events; a file that cannot be
@@ -82,6 +93,10 @@ func readSide(eventsPath string) (Side, error) {
 				l := *ev.Live
 				l.Time = ev.Time
 				s.Live = append(s.Live, l)
+			}
+		case "interruption":
+			if ev.Interruption != nil {
+				s.Events = append(s.Events, InterruptionEvent{Time: ev.Time, Interruption: *ev.Interruption})
 			}
 		case "ip-exposure":
 			if s.Exposure.IsZero() {

@@ -59,6 +59,9 @@ func Write(rep *Report) error {
 	if err := writeCSV(filepath.Join(rep.Dir, "calls.csv"), rows); err != nil {
 		return err
 	}
+	if err := writeCSV(filepath.Join(rep.Dir, "interruptions.csv"), interruptionRows(rep)); err != nil {
+		return err
+	}
 	plots, err := writePlots(rep)
 	if err != nil {
 		return err
@@ -219,7 +222,7 @@ func summary(rep *Report, plots []string) string {
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, sc := range rep.Scenarios {
 		for _, c := range sc.Calls {
-			if c.Kill != nil {
+			if c.Kill != nil || c.Dynamics != nil {
 				continue
 			}
 			ok := c.M2E.N > 0
@@ -264,8 +267,10 @@ func summary(rep *Report, plots []string) string {
 			}
 		}
 	}
+	writeDynamics(&b, rep)
 	if rep.Failed > 0 {
 		b.WriteString("\n## Failed calls\n\n")
+		b.WriteString("Each a result of its scenario, not a failure of the run (unless -strict).\n\n")
 		for _, sc := range rep.Scenarios {
 			for _, c := range sc.Calls {
 				if !c.OK {
@@ -283,7 +288,7 @@ func summary(rep *Report, plots []string) string {
 	b.WriteString("\nFiles: run.json (everything), calls.csv (one row per call), <scenario>/callNN.json, callNN-clicks.csv (each click's " +
 		"capture time and m2e), callNN-live.csv (both sides' `live` events), <scenario>/callNN-{caller,callee}.{jsonl,log} (lokicall's " +
 		"events and debug logs), callNN-{capture,playout}.csv (lokicall's stamps), callNN-callee.wav (the callee's recording), " +
-		"callNN-source.wav (the caller's source).\n")
+		"callNN-source.wav (the caller's source), interruptions.csv (the dynamics scenarios' interruption table).\n")
 	return b.String()
 }
 
