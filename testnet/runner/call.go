@@ -2,16 +2,16 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/lokicall/lokicall/call"
+	"github.com/lokicall/lokicall/internal/exitstatus"
 	"github.com/lokicall/lokicall/measure"
 )
 
@@ -234,7 +234,7 @@ func (r *Runner) runCall(ctx context.Context, cs callSpec) CallResult {
 	res.Caller = parseSide(f.host("caller.jsonl"))
 	res.Callee = parseSide(f.host("callee.jsonl"))
 	res.Caller.Node, res.Callee.Node = cs.caller, cs.callee
-	res.Caller.Exit, res.Callee.Exit = exitCode(callerErr), exitCode(calleeErr)
+	res.Caller.Exit, res.Callee.Exit = exitstatus.Of(callerErr), exitstatus.Of(calleeErr)
 	if kill != nil {
 		kill.NodeOutageMS = r.lastOutage(context.Background(), cs.caller)
 	}
@@ -256,17 +256,6 @@ func create2(a, b string) (*os.File, *os.File, error) {
 		return nil, nil, fmt.Errorf("runner: %w", err)
 	}
 	return fa, fb, nil
-}
-
-func exitCode(err error) int {
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.ExitCode()
-	}
-	return -1
 }
 
 // killDuringCall waits for the caller to go active, then killAt, and kills
@@ -368,7 +357,7 @@ func (r *Runner) analyse(res *CallResult, f callFiles, clicks bool, kill *Kill) 
 			res.OwnMS = res.M2E.P50 - res.NetworkOneWayMS
 		}
 		if e.Stats != nil {
-			res.MOSAudio = EModelMOS(res.M2E.P50, e.Stats.JitterMS, e.Stats.LossPercent)
+			res.MOSAudio = call.EstimateMOS(msDuration(res.M2E.P50), msDuration(e.Stats.JitterMS), e.Stats.LossPercent)
 		}
 	}
 	res.OK = len(errs) == 0
@@ -386,3 +375,6 @@ func (c *CallResult) setLoopback(loopbackMS float64) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// msDuration is the inverse of ms.
+func msDuration(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }

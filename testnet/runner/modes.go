@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lokicall/lokicall/internal/exitstatus"
 	"github.com/lokicall/lokicall/testnet/leak"
 )
 
@@ -540,7 +541,7 @@ func (r *Runner) modesCall(ctx context.Context, sc *ModesScenario, dir, _ string
 	}
 	parseModesSide(&sc.Caller, filepath.Join(dir, "caller.jsonl"))
 	parseModesSide(&sc.Callee, filepath.Join(dir, "callee.jsonl"))
-	sc.Caller.Exit, sc.Callee.Exit = modesExit(callerErr), modesExit(calleeErr)
+	sc.Caller.Exit, sc.Callee.Exit = exitstatus.Of(callerErr), exitstatus.Of(calleeErr)
 	return nil
 }
 
@@ -564,17 +565,6 @@ func (r *Runner) execEnv(ctx context.Context, service string, env []string, stdo
 		return fmt.Errorf("%s %s: %w", service, args[0], err)
 	}
 	return nil
-}
-
-func modesExit(err error) int {
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.ExitCode()
-	}
-	return -1
 }
 
 // modesWaitFor polls path until it contains substr, done closes or the

@@ -51,12 +51,3 @@ func TestFindGaps(t *testing.T) {
 		t.Fatalf("gaps %+v, want one at 1s of 500ms", gaps)
 	}
 }
-
-func TestEModelMOS(t *testing.T) {
-	if m := EModelMOS(150, 5, 0); m < 4.2 || m > 4.4 {
-		t.Errorf("MOS(150 ms) = %.2f", m)
-	}
-	if m := EModelMOS(400, 5, 0); m > 3.9 {
-		t.Errorf("MOS(400 ms) = %.2f", m)
-	}
-}
