@@ -175,7 +175,7 @@ func (r *Runner) runCall(ctx context.Context, cs callSpec) CallResult {
 			"--out", "file:"+f.container("callee.wav"), "--playout-stamps", f.container("playout.csv"),
 			"--json", "--log-level", "debug")
 	}()
-	if !waitForLine(calleeDone, f.host("callee.jsonl"), []byte(calleeReady), 30*time.Second) {
+	if !WaitForLine(calleeDone, f.host("callee.jsonl"), []byte(calleeReady), 30*time.Second) {
 		cancel()
 		wg.Wait()
 		res.Error = fmt.Sprintf("callee never listened: %v", calleeErr)
@@ -261,7 +261,7 @@ func create2(a, b string) (*os.File, *os.File, error) {
 // killDuringCall waits for the caller to go active, then killAt, and kills
 // a relay of the caller's current path (the second, or the only one).
 func (r *Runner) killDuringCall(ctx context.Context, node string, done <-chan struct{}, events string, killAt time.Duration, k *Kill) {
-	if !waitForLine(done, events, []byte(`"state":"active"`), time.Minute) {
+	if !WaitForLine(done, events, []byte(`"state":"active"`), time.Minute) {
 		return
 	}
 	select {

@@ -134,7 +134,7 @@ func (r *Runner) act(ctx context.Context, a *Action) {
 // actDuringCall waits for the caller to go active and takes the actions
 // that are not BeforeDial at their times.
 func (r *Runner) actDuringCall(ctx context.Context, done <-chan struct{}, events string, actions []Action) {
-	if !waitForLine(done, events, []byte(`"state":"active"`), time.Minute) {
+	if !WaitForLine(done, events, []byte(`"state":"active"`), time.Minute) {
 		return
 	}
 	t0 := parseSide(events).States["active"]

@@ -60,12 +60,12 @@ type Side struct {
 // parseSide reads a lokicall process's JSON events; a file that cannot be
 // read gives an empty Side.
 func parseSide(eventsPath string) Side {
-	s, _ := readSide(eventsPath)
+	s, _ := ReadSide(eventsPath)
 	return s
 }
 
-// readSide reads a lokicall process's JSON events.
-func readSide(eventsPath string) (Side, error) {
+// ReadSide reads a lokicall process's JSON events (a --json stream).
+func ReadSide(eventsPath string) (Side, error) {
 	s := Side{States: map[string]time.Time{}}
 	b, err := os.ReadFile(eventsPath)
 	if err != nil {
@@ -120,8 +120,9 @@ func liveRTTs(l []LiveSample) []float64 {
 	return v
 }
 
-// waitForLine polls path until a line contains substr or ctx ends.
-func waitForLine(done <-chan struct{}, path string, substr []byte, timeout time.Duration) bool {
+// WaitForLine polls path until it contains substr, done closes or timeout
+// passes, and reports whether it found substr.
+func WaitForLine(done <-chan struct{}, path string, substr []byte, timeout time.Duration) bool {
 	deadline := time.After(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

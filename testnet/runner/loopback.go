@@ -83,7 +83,7 @@ func (r *Runner) runLoopbackCall(ctx context.Context, cs callSpec) CallResult {
 		defer close(calleeDone)
 		calleeErr = calleeCmd.Wait()
 	}()
-	if !waitForLine(calleeDone, f.host("callee.jsonl"), []byte(calleeReady), 30*time.Second) {
+	if !WaitForLine(calleeDone, f.host("callee.jsonl"), []byte(calleeReady), 30*time.Second) {
 		cancel()
 		wg.Wait()
 		return fail(fmt.Errorf("loopback callee never listened: %v", calleeErr))

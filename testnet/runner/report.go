@@ -16,7 +16,7 @@ func Write(rep *Report) error {
 	if err := os.MkdirAll(rep.Dir, 0o755); err != nil {
 		return fmt.Errorf("runner: %w", err)
 	}
-	if err := writeJSON(filepath.Join(rep.Dir, "run.json"), rep); err != nil {
+	if err := WriteJSON(filepath.Join(rep.Dir, "run.json"), rep); err != nil {
 		return err
 	}
 	var rows [][]string
@@ -29,7 +29,7 @@ func Write(rep *Report) error {
 			c := &sc.Calls[i]
 			rows = append(rows, callRow(c))
 			base := filepath.Join(rep.Dir, sc.Name, fmt.Sprintf("call%02d", c.Index))
-			if err := writeJSON(base+".json", c); err != nil {
+			if err := WriteJSON(base+".json", c); err != nil {
 				return err
 			}
 			ch := [][]string{{"index", "at_s", "score", "m2e_ms"}}

@@ -228,7 +228,7 @@ func (r *Runner) run(ctx context.Context, plan Plan) (*Report, error) {
 		if err := do(ctx, j, dir); err != nil {
 			return ru.rep, err
 		}
-		if err := writeJSON(filepath.Join(dir, "scenario.json"), j.sc); err != nil {
+		if err := WriteJSON(filepath.Join(dir, "scenario.json"), j.sc); err != nil {
 			return ru.rep, err
 		}
 	}
@@ -429,7 +429,8 @@ func (r *Runner) lastOutage(ctx context.Context, node string) float64 {
 	return v
 }
 
-func writeJSON(path string, v any) error {
+// WriteJSON writes v to path as indented JSON.
+func WriteJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("runner: %w", err)
