@@ -218,18 +218,28 @@ func (r *Runner) analyseDynamics(ctx context.Context, res *CallResult, f callFil
 	if pathRTT == 0 {
 		pathRTT = res.PathRTTMS
 	}
+	dr.Interruptions = interruptionsOf(res, kept, dr.Actions, dr.Swaps, caller, pathRTT, dr.CalmJitterBufferMS)
+	return dr
+}
+
+// interruptionsOf measures each gap of the callee's recording: its cause
+// (an action, or a session replacement on the caller's node), concealment,
+// recovery and the jitter buffer after it.
+func interruptionsOf(res *CallResult, gaps []window, actions []Action, swaps []Swap, caller string, pathRTT, calmJB float64) []Interruption {
+	t0 := res.T0
+	var out []Interruption
 	ended := interruptionEnds(res.Callee.Events)
-	for _, g := range kept {
-		in := Interruption{AtS: g.from.Sub(t0).Seconds(), LengthMS: ms(g.to.Sub(g.from)), CalmJitterBufferMS: dr.CalmJitterBufferMS}
+	for _, g := range gaps {
+		in := Interruption{AtS: g.from.Sub(t0).Seconds(), LengthMS: ms(g.to.Sub(g.from)), CalmJitterBufferMS: calmJB}
 		var back time.Time // when the cause ended
-		for _, a := range dr.Actions {
+		for _, a := range actions {
 			if !a.taken.IsZero() && (window{a.taken.Add(-500 * time.Millisecond), a.taken.Add(a.Length + 5*time.Second)}).contains(g.from) {
 				in.Cause, back = a.String(), a.taken.Add(a.Length)
 				break
 			}
 		}
 		if in.Cause == "" {
-			for _, s := range dr.Swaps {
+			for _, s := range swaps {
 				stall := time.Duration(s.StallMS * float64(time.Millisecond))
 				if s.Node == caller && (window{s.at.Add(-300 * time.Millisecond), s.at.Add(stall + 300*time.Millisecond)}).contains(g.from) {
 					in.Cause, back = "swap ("+strconv.FormatFloat(s.StallMS, 'f', 0, 64)+" ms stall)", s.at.Add(stall)
@@ -251,9 +261,9 @@ func (r *Runner) analyseDynamics(ctx context.Context, res *CallResult, f callFil
 		if v, ok := liveNear(res.Callee.Live, g.to.Add(jbAfter), 1500*time.Millisecond); ok {
 			in.JitterBufferAfterMS = &v
 		}
-		dr.Interruptions = append(dr.Interruptions, in)
+		out = append(out, in)
 	}
-	return dr
+	return out
 }
 
 // concealedMS is the audio concealed from the last live event before g to
