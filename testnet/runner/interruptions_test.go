@@ -52,7 +52,9 @@ func TestRecordingGaps(t *testing.T) {
 	if len(gaps) != 2 {
 		t.Fatalf("%d gaps %v, want 2", len(gaps), gaps)
 	}
-	near := func(got time.Time, want time.Duration) bool { return got.Sub(start.Add(want)).Abs() <= 20*time.Millisecond }
+	near := func(got time.Time, want time.Duration) bool {
+		return got.Sub(start.Add(want)).Abs() <= 20*time.Millisecond
+	}
 	if !near(gaps[0].from, 2*time.Second) || !near(gaps[0].to, 2300*time.Millisecond) {
 		t.Errorf("first gap %v–%v, want 2.0–2.3 s", gaps[0].from.Sub(start), gaps[0].to.Sub(start))
 	}
