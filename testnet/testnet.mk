@@ -58,7 +58,7 @@ testnet-measure: testnet-runner
 	$(TESTNET_RUNNER) measure $(TESTNET_RUNNER_FLAGS) -lokicall $(TESTNET_DIR)/build/lokicall \
 		-pairs-file $(TESTNET_DIR)/compose.pairs.yaml $(TESTNET_MEASURE_FLAGS)
 
-## testnet-ci: up, one 20 s call + leak proof + negative control, down; non-zero on a leak or a failed call (-strict)
+## testnet-ci: up, one 20 s call + leak proof + negative control, down; non-zero on a leak or a failed call
 testnet-ci: testnet-up testnet-runner
 	$(TESTNET_RUNNER) ci $(TESTNET_RUNNER_FLAGS); rc=$$?; $(TESTNET_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc
 
@@ -68,20 +68,6 @@ testnet-logs:
 ## testnet-down: stop and remove the containers and network (identities are kept in volumes)
 testnet-down:
 	$(TESTNET_COMPOSE) down --remove-orphans
-
-# The public network of the modes scenarios: a STUN/TURN server that alice
-# and bob reach outside Lokinet (testnet/compose.public.yaml).
-TESTNET_PUBLIC_COMPOSE ?= $(TESTNET_COMPOSE) -f $(TESTNET_DIR)/compose.public.yaml
-# Extra flags for testnet-modes, e.g. TESTNET_MODES_FLAGS="-only relay,fallback -duration 10s"
-TESTNET_MODES_FLAGS ?=
-
-.PHONY: testnet-modes
-
-## testnet-modes: up with the public network, one call per mode (onion, p2p, relay, fallback with and
-## without consent), down; non-zero on any failed check (~2 min)
-testnet-modes: testnet-build testnet-runner
-	$(TESTNET_RUNNER) modes -compose "$(TESTNET_PUBLIC_COMPOSE)" -results $(TESTNET_DIR)/results $(TESTNET_MODES_FLAGS); \
-		rc=$$?; $(TESTNET_PUBLIC_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc
 
 # Lokinet's dynamics, one scenario each (testnet/README.md "Lokinet's dynamics"):
 # one call of a tone, its interruption table, the leak proof and its negative control.
@@ -99,3 +85,17 @@ TESTNET_DYNAMICS_FLAGS ?=
 $(TESTNET_DYNAMICS): testnet-build testnet-runner
 	$(TESTNET_RUNNER) $(patsubst testnet-%,%,$@) $(TESTNET_RUNNER_FLAGS) $(TESTNET_DYNAMICS_FLAGS); \
 		rc=$$?; $(TESTNET_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc
+
+# The public network of the modes scenarios: a STUN/TURN server that alice
+# and bob reach outside Lokinet (testnet/compose.public.yaml).
+TESTNET_PUBLIC_COMPOSE ?= $(TESTNET_COMPOSE) -f $(TESTNET_DIR)/compose.public.yaml
+# Extra flags for testnet-modes, e.g. TESTNET_MODES_FLAGS="-only relay,fallback -duration 10s"
+TESTNET_MODES_FLAGS ?=
+
+.PHONY: testnet-modes
+
+## testnet-modes: up with the public network, one call per mode (onion, p2p, relay, fallback with and
+## without consent), down; non-zero on any failed check (~2 min)
+testnet-modes: testnet-build testnet-runner
+	$(TESTNET_RUNNER) modes -compose "$(TESTNET_PUBLIC_COMPOSE)" -results $(TESTNET_DIR)/results $(TESTNET_MODES_FLAGS); \
+		rc=$$?; $(TESTNET_PUBLIC_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc
