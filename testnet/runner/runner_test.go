@@ -1,0 +1,34 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+// TestVerdict: a failed call is a result (the run passes) unless the plan
+// is strict; a leak fails the run either way.
+func TestVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		strict  bool
+		failed  int
+		leaked  uint64
+		want    error
+	}{
+		{name: "failed call, not strict", failed: 1},
+		{name: "failed call, strict", strict: true, failed: 1, want: ErrCallFailed},
+		{name: "all calls ok, strict", strict: true},
+		{name: "leak", leaked: 2, want: ErrLeak},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := &Report{Dir: t.TempDir(), Failed: tc.failed}
+			rep.Leak.LokinetPackets, rep.Leak.Leaked = 100, tc.leaked
+			ru := &run{Runner: &Runner{Testnet: &Testnet{}}, plan: Plan{Strict: tc.strict}, rep: rep}
+			err := ru.finish(context.Background())
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Fatalf("finish = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
