@@ -10,11 +10,11 @@ import (
 // is strict; a leak fails the run either way.
 func TestVerdict(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		strict  bool
-		failed  int
-		leaked  uint64
-		want    error
+		name   string
+		strict bool
+		failed int
+		leaked uint64
+		want   error
 	}{
 		{name: "failed call, not strict", failed: 1},
 		{name: "failed call, strict", strict: true, failed: 1, want: ErrCallFailed},
