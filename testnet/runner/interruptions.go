@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"sort"
@@ -18,7 +19,8 @@ type Interruption struct {
 	// matched: a trace's spike, or the network's own).
 	Cause string `json:"cause"`
 	// AtS is when the gap began, in seconds after the caller went active;
-	// LengthMS its length (gaps less than a second apart are one).
+	// LengthMS the audio it spans in the recording (gaps less than a
+	// second apart are one).
 	AtS      float64 `json:"at_s"`
 	LengthMS float64 `json:"length_ms"`
 	// ConcealedMS is the audio the callee concealed from just before the
@@ -55,7 +57,10 @@ type DynamicsResult struct {
 	What    string   `json:"what"`
 	Actions []Action `json:"actions,omitempty"`
 	// Swaps are the session replacements both nodes logged during the call.
-	Swaps         []Swap         `json:"swaps,omitempty"`
+	Swaps []Swap `json:"swaps,omitempty"`
+	// TraceSpikes are the spikes of the trace the caller's node replayed
+	// during the call.
+	TraceSpikes   []Spike        `json:"trace_spikes,omitempty"`
 	Interruptions []Interruption `json:"interruptions"`
 	// CalmJitterBufferMS is the callee's median jitter-buffer delay over
 	// the calm periods; CalmRTTMS the caller's live RTCP round trips there.
@@ -80,10 +85,18 @@ type window struct{ from, to time.Time }
 
 func (w window) contains(t time.Time) bool { return !t.Before(w.from) && !t.After(w.to) }
 
-// recordingGaps returns the gaps of the callee's recording of a tone as
-// wall-clock windows (through its playout stamps), those less than
-// gapMerge apart merged.
-func recordingGaps(wav, stamps string) ([]window, error) {
+// gap is a stretch of the callee's recording without the tone: its wall
+// clock window (through the playout stamps) and the audio it spans in the
+// recording (the window can be shorter: frames played late are written in
+// a burst).
+type gap struct {
+	window
+	audio time.Duration
+}
+
+// recordingGaps returns the gaps of the callee's recording of a tone,
+// those less than gapMerge apart merged.
+func recordingGaps(wav, stamps string) ([]gap, error) {
 	rec, err := readWAV(wav)
 	if err != nil {
 		return nil, err
@@ -100,21 +113,23 @@ func recordingGaps(wav, stamps string) ([]window, error) {
 	if len(st) == 0 {
 		return nil, nil
 	}
-	wall := func(sample int64) time.Time {
+	wall := func(d time.Duration) time.Time {
+		sample := int64(d.Seconds() * SampleRate)
 		i := sort.Search(len(st), func(i int) bool { return st[i].Sample > sample }) - 1
 		i = max(0, i)
 		return st[i].Time.Add(time.Duration(sample-st[i].Sample) * time.Second / SampleRate)
 	}
-	var out []window
+	var out []gap
+	var first time.Duration // where the last merged gap begins in the recording
 	for _, g := range FindGaps(rec, 0.1, gapMinLength) {
-		from := int64(g.At.Seconds() * SampleRate)
-		to := int64((g.At + g.Length).Seconds() * SampleRate)
-		w := window{wall(from), wall(to)}
+		w := window{wall(g.At), wall(g.At + g.Length)}
 		if n := len(out); n > 0 && w.from.Sub(out[n-1].to) < gapMerge {
 			out[n-1].to = w.to
+			out[n-1].audio = g.At + g.Length - first
 			continue
 		}
-		out = append(out, w)
+		first = g.At
+		out = append(out, gap{w, g.Length})
 	}
 	return out, nil
 }
@@ -174,7 +189,7 @@ func (r *Runner) analyseDynamics(ctx context.Context, res *CallResult, f callFil
 	// Gaps inside the call, away from its start and end (the first and
 	// last packets).
 	inner := window{t0.Add(500 * time.Millisecond), end.Add(-500 * time.Millisecond)}
-	var kept []window
+	var kept []gap
 	for _, g := range gaps {
 		if inner.contains(g.from) && inner.contains(g.to) {
 			kept = append(kept, g)
@@ -218,19 +233,49 @@ func (r *Runner) analyseDynamics(ctx context.Context, res *CallResult, f callFil
 	if pathRTT == 0 {
 		pathRTT = res.PathRTTMS
 	}
-	dr.Interruptions = interruptionsOf(res, kept, dr.Actions, dr.Swaps, caller, pathRTT, dr.CalmJitterBufferMS)
+	causes := swapCauses(dr.Swaps, caller)
+	if d.Params.Trace != "" {
+		dr.TraceSpikes = r.traceSpikes(ctx, d.Params.Trace, caller, call)
+		for _, sp := range dr.TraceSpikes {
+			causes = append(causes, cause{fmt.Sprintf("trace spike (%.0f ms RTT)", sp.PeakRTTMS), sp.at, msDuration(sp.LengthMS)})
+		}
+		for i := range dr.TraceSpikes {
+			dr.TraceSpikes[i].AtS = dr.TraceSpikes[i].at.Sub(t0).Seconds()
+		}
+	}
+	dr.Interruptions = interruptionsOf(res, kept, dr.Actions, causes, pathRTT, dr.CalmJitterBufferMS)
 	return dr
 }
 
+// cause is something that delays the caller's audio for a while without an
+// action: a session replacement on the caller's node, a spike of the trace
+// it replays.
+type cause struct {
+	name   string
+	at     time.Time
+	length time.Duration
+}
+
+// swapCauses are the session replacements of node as causes.
+func swapCauses(swaps []Swap, node string) []cause {
+	var out []cause
+	for _, s := range swaps {
+		if s.Node == node {
+			out = append(out, cause{"swap (" + strconv.FormatFloat(s.StallMS, 'f', 0, 64) + " ms stall)", s.at, msDuration(s.StallMS)})
+		}
+	}
+	return out
+}
+
 // interruptionsOf measures each gap of the callee's recording: its cause
-// (an action, or a session replacement on the caller's node), concealment,
-// recovery and the jitter buffer after it.
-func interruptionsOf(res *CallResult, gaps []window, actions []Action, swaps []Swap, caller string, pathRTT, calmJB float64) []Interruption {
+// (an action, else one of causes), concealment, recovery and the jitter
+// buffer after it.
+func interruptionsOf(res *CallResult, gaps []gap, actions []Action, causes []cause, pathRTT, calmJB float64) []Interruption {
 	t0 := res.T0
 	var out []Interruption
 	ended := interruptionEnds(res.Callee.Events)
 	for _, g := range gaps {
-		in := Interruption{AtS: g.from.Sub(t0).Seconds(), LengthMS: ms(g.to.Sub(g.from)), CalmJitterBufferMS: calmJB}
+		in := Interruption{AtS: g.from.Sub(t0).Seconds(), LengthMS: ms(g.audio), CalmJitterBufferMS: calmJB}
 		var back time.Time // when the cause ended
 		for _, a := range actions {
 			if !a.taken.IsZero() && (window{a.taken.Add(-500 * time.Millisecond), a.taken.Add(a.Length + 5*time.Second)}).contains(g.from) {
@@ -239,10 +284,9 @@ func interruptionsOf(res *CallResult, gaps []window, actions []Action, swaps []S
 			}
 		}
 		if in.Cause == "" {
-			for _, s := range swaps {
-				stall := time.Duration(s.StallMS * float64(time.Millisecond))
-				if s.Node == caller && (window{s.at.Add(-300 * time.Millisecond), s.at.Add(stall + 300*time.Millisecond)}).contains(g.from) {
-					in.Cause, back = "swap ("+strconv.FormatFloat(s.StallMS, 'f', 0, 64)+" ms stall)", s.at.Add(stall)
+			for _, c := range causes {
+				if (window{c.at.Add(-300 * time.Millisecond), c.at.Add(c.length + 300*time.Millisecond)}).contains(g.from) {
+					in.Cause, back = c.name, c.at.Add(c.length)
 					break
 				}
 			}
@@ -257,7 +301,7 @@ func interruptionsOf(res *CallResult, gaps []window, actions []Action, swaps []S
 				break
 			}
 		}
-		in.ConcealedMS = concealedMS(res.Callee.Live, g)
+		in.ConcealedMS = concealedMS(res.Callee.Live, g.window)
 		if v, ok := liveNear(res.Callee.Live, g.to.Add(jbAfter), 1500*time.Millisecond); ok {
 			in.JitterBufferAfterMS = &v
 		}

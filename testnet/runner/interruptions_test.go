@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lokicall/lokicall/measure"
+	"github.com/lokicall/lokicall/testnet/onion"
 )
 
 // TestRecordingGaps: a tone with a 300 ms hole, played from a known wall
@@ -61,6 +62,9 @@ func TestRecordingGaps(t *testing.T) {
 	if !near(gaps[1].from, 5*time.Second) || !near(gaps[1].to, 5800*time.Millisecond) {
 		t.Errorf("merged gap %v–%v, want 5.0–5.8 s", gaps[1].from.Sub(start), gaps[1].to.Sub(start))
 	}
+	if gaps[0].audio != 300*time.Millisecond || gaps[1].audio != 800*time.Millisecond {
+		t.Errorf("gaps span %v and %v of audio, want 300ms and 800ms", gaps[0].audio, gaps[1].audio)
+	}
 }
 
 // TestInterruptionsOf: a gap after a cut is attributed to it, with the
@@ -92,8 +96,9 @@ func TestInterruptionsOf(t *testing.T) {
 	cut := Action{Node: "alice", Ctl: []string{"cut", "8s"}, Length: 8 * time.Second, taken: at(10)}
 	swap := Swap{Node: "alice", StallMS: 400, at: at(40)}
 	other := Swap{Node: "bob", StallMS: 400, at: at(50)}
-	gaps := []window{{at(10.5), at(19.9)}, {at(40.2), at(40.5)}, {at(50.1), at(50.3)}}
-	got := interruptionsOf(res, gaps, []Action{cut}, []Swap{swap, other}, "alice", 250, 60)
+	gaps := []gap{{window{at(10.5), at(19.9)}, 9400 * time.Millisecond}, {window{at(40.2), at(40.5)}, 300 * time.Millisecond},
+		{window{at(50.1), at(50.3)}, 200 * time.Millisecond}}
+	got := interruptionsOf(res, gaps, []Action{cut}, swapCauses([]Swap{swap, other}, "alice"), 250, 60)
 	if len(got) != 3 {
 		t.Fatalf("%d interruptions, want 3", len(got))
 	}
@@ -118,5 +123,28 @@ func TestInterruptionsOf(t *testing.T) {
 	}
 	if n := got[2]; n.Cause != "" || n.RecoveryRTTs != nil {
 		t.Errorf("the callee's own swap (it stalls bob → alice) was taken as the cause: %+v", n)
+	}
+}
+
+// TestSpikesOf: the shipped trace (a) has its four spikes at 4, 54, 104
+// and 154 s with peaks of 384–548 ms (testnet/README.md's stall figures).
+func TestSpikesOf(t *testing.T) {
+	tr, err := onion.LoadTrace("../traces/lokinet-0.9.11-ping-50pps-a.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
+	sp := spikesOf(tr, start, window{start, start.Add(tr.Length() - time.Second)})
+	if len(sp) != 4 {
+		t.Fatalf("%d spikes %+v, want 4", len(sp), sp)
+	}
+	for i, s := range sp {
+		at := s.at.Sub(start).Seconds()
+		if want := 4 + 50*float64(i); math.Abs(at-want) > 1.5 {
+			t.Errorf("spike %d at %.1f s, want about %.0f s", i, at, want)
+		}
+		if s.PeakRTTMS < 380 || s.PeakRTTMS > 550 {
+			t.Errorf("spike %d peak %.0f ms, want 384–548", i, s.PeakRTTMS)
+		}
 	}
 }

@@ -88,6 +88,13 @@ func writeDynamics(b *strings.Builder, rep *Report) {
 				}
 				fmt.Fprintf(b, "\nSession replacements the nodes logged: %s.\n", strings.Join(sw, ", "))
 			}
+			if len(d.TraceSpikes) > 0 {
+				var sp []string
+				for _, x := range d.TraceSpikes {
+					sp = append(sp, fmt.Sprintf("%.1f s (peak %.0f ms RTT, %.0f ms)", x.AtS, x.PeakRTTMS, x.LengthMS))
+				}
+				fmt.Fprintf(b, "\nSpikes of the replayed trace on the caller's egress (RTT over its median + 150 ms): %s.\n", strings.Join(sp, ", "))
+			}
 			if len(d.Interruptions) == 0 {
 				b.WriteString("\nNo interruption in the callee's recording.\n")
 				continue

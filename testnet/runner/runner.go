@@ -67,6 +67,9 @@ type Runner struct {
 	Lokicall string
 	// Results is the host folder bind-mounted at /results in the nodes.
 	Results string
+	// Traces is the host folder of the trace files the image has in
+	// /traces; testnet/traces if empty.
+	Traces string
 	// Progress, if set, is called before every step.
 	Progress func(Progress)
 	// Logger; none if nil.

@@ -96,6 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&plan.Base.Concurrent, "concurrent", plan.Base.Concurrent, "base: simultaneous calls alice → bob")
 	fs.IntVar(&plan.Loopback, "loopback", plan.Loopback, "loopback baseline: calls between two lokicall processes on the host, no network (0: none)")
 	lokicall := fs.String("lokicall", "testnet/build/lokicall", "lokicall executable on the host, for the loopback baseline")
+	traces := fs.String("traces", "testnet/traces", "host folder of the trace files the image holds in /traces (for the trace scenario's spikes)")
 	pairsFile := fs.String("pairs-file", "testnet/compose.pairs.yaml", "compose override with the extra node pairs (carol → dave, ...) for -sweep pairs=N")
 	noSweeps := fs.Bool("no-sweeps", false, "drop the default sweeps")
 	fs.Var(&sweeps, "sweep", "vary one parameter: hops=1,2,3,4 | delay=0ms,30ms | jitter=... | loss=... | concurrent=... | pairs=2,3,4 (repeatable)")
@@ -127,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "testnet-runner:", err)
 		return 1
 	}
-	r.Lokicall = *lokicall
+	r.Lokicall, r.Traces = *lokicall, *traces
 	rep, err := r.Run(ctx, plan)
 	if rep != nil {
 		printSummary(stdout, rep.Dir)
