@@ -115,6 +115,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	plan.Dynamics = dyn
+	if plan.NoBase && len(dyn) == 1 {
+		plan.Duration = dyn[0].Duration // names the run's folder
+	}
 	if !*noSweeps { // the mode's sweeps, then the ones given explicitly
 		sweeps = append(defaultSweeps, sweeps...)
 	}
