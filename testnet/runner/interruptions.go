@@ -237,7 +237,7 @@ func (r *Runner) analyseDynamics(ctx context.Context, res *CallResult, f callFil
 	if d.Params.Trace != "" {
 		dr.TraceSpikes = r.traceSpikes(ctx, d.Params.Trace, caller, call)
 		for _, sp := range dr.TraceSpikes {
-			causes = append(causes, cause{fmt.Sprintf("trace spike (%.0f ms RTT)", sp.PeakRTTMS), sp.at, msDuration(sp.LengthMS)})
+			causes = append(causes, cause{fmt.Sprintf("trace spike (%.0f ms RTT)", sp.PeakRTTMS), sp.at, msDuration(sp.FirstMS)})
 		}
 		for i := range dr.TraceSpikes {
 			dr.TraceSpikes[i].AtS = dr.TraceSpikes[i].at.Sub(t0).Seconds()

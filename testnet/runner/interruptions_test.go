@@ -146,5 +146,8 @@ func TestSpikesOf(t *testing.T) {
 		if s.PeakRTTMS < 380 || s.PeakRTTMS > 550 {
 			t.Errorf("spike %d peak %.0f ms, want 384–548", i, s.PeakRTTMS)
 		}
+		if s.FirstMS <= 0 || s.FirstMS > 600 || s.FirstMS > s.LengthMS {
+			t.Errorf("spike %d: first stall %.0f ms of an episode of %.0f ms", i, s.FirstMS, s.LengthMS)
+		}
 	}
 }

@@ -91,7 +91,7 @@ func writeDynamics(b *strings.Builder, rep *Report) {
 			if len(d.TraceSpikes) > 0 {
 				var sp []string
 				for _, x := range d.TraceSpikes {
-					sp = append(sp, fmt.Sprintf("%.1f s (peak %.0f ms RTT, %.0f ms)", x.AtS, x.PeakRTTMS, x.LengthMS))
+					sp = append(sp, fmt.Sprintf("%.1f s (peak %.0f ms RTT, first stall %.0f ms, episode %.0f ms)", x.AtS, x.PeakRTTMS, x.FirstMS, x.LengthMS))
 				}
 				fmt.Fprintf(b, "\nSpikes of the replayed trace on the caller's egress (RTT over its median + 150 ms): %s.\n", strings.Join(sp, ", "))
 			}

@@ -16,8 +16,13 @@ type Spike struct {
 	AtS       float64 `json:"at_s"` // after the caller went active
 	LengthMS  float64 `json:"length_ms"`
 	PeakRTTMS float64 `json:"peak_rtt_ms"`
+	// FirstMS is the length of its first run of probes over the threshold
+	// (a spike of the real daemon can be two stalls a second apart): the
+	// stall an interruption at its start follows.
+	FirstMS float64 `json:"first_ms"`
 
-	at time.Time
+	at   time.Time
+	open bool // the first run goes on
 }
 
 const (
@@ -72,10 +77,15 @@ func spikesOf(tr *onion.Trace, start time.Time, w window) []Spike {
 		}
 		rtt := ms(2 * ow)
 		if n := len(out); n > 0 && t.Sub(last) < spikeMerge {
-			out[n-1].LengthMS = ms(t.Sub(out[n-1].at)) + ms(spikeStep)
-			out[n-1].PeakRTTMS = max(out[n-1].PeakRTTMS, rtt)
+			sp := &out[n-1]
+			sp.LengthMS = ms(t.Sub(sp.at)) + ms(spikeStep)
+			sp.PeakRTTMS = max(sp.PeakRTTMS, rtt)
+			sp.open = sp.open && t.Sub(last) <= spikeStep
+			if sp.open {
+				sp.FirstMS = sp.LengthMS
+			}
 		} else {
-			out = append(out, Spike{at: t, LengthMS: ms(spikeStep), PeakRTTMS: rtt})
+			out = append(out, Spike{at: t, LengthMS: ms(spikeStep), FirstMS: ms(spikeStep), PeakRTTMS: rtt, open: true})
 		}
 		last = t
 	}
