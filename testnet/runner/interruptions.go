@@ -27,8 +27,9 @@ type Interruption struct {
 	// gap to a second after it (its frames_concealed counter × 20 ms).
 	ConcealedMS float64 `json:"concealed_ms"`
 	// RecoveryRTTs is the time from the end of the cause (the cut, the
-	// stall, the restart's down time) to the end of the gap, in the call's
-	// path RTTs; LokicallRecoveryRTTs what the callee's lokicall reported
+	// stall, the restart's down time; none for a trace's spike, which
+	// delays packets rather than holding them) to the end of the gap, in
+	// the call's path RTTs; LokicallRecoveryRTTs what the callee's lokicall reported
 	// in its interruption event (from the first packet of any kind after
 	// the silence), when it reported one. LokicallGapMS is that event's gap.
 	RecoveryRTTs         *float64 `json:"recovery_rtts,omitempty"`
@@ -237,7 +238,7 @@ func (r *Runner) analyseDynamics(ctx context.Context, res *CallResult, f callFil
 	if d.Params.Trace != "" {
 		dr.TraceSpikes = r.traceSpikes(ctx, d.Params.Trace, caller, call)
 		for _, sp := range dr.TraceSpikes {
-			causes = append(causes, cause{fmt.Sprintf("trace spike (%.0f ms RTT)", sp.PeakRTTMS), sp.at, msDuration(sp.FirstMS)})
+			causes = append(causes, cause{name: fmt.Sprintf("trace spike (%.0f ms RTT)", sp.PeakRTTMS), at: sp.at, length: msDuration(sp.FirstMS), delay: true})
 		}
 		for i := range dr.TraceSpikes {
 			dr.TraceSpikes[i].AtS = dr.TraceSpikes[i].at.Sub(t0).Seconds()
@@ -254,6 +255,9 @@ type cause struct {
 	name   string
 	at     time.Time
 	length time.Duration
+	// delay: the cause delays packets rather than holding them (a trace's
+	// spike), so it has no end for the audio to come back after.
+	delay bool
 }
 
 // swapCauses are the session replacements of node as causes.
@@ -261,7 +265,7 @@ func swapCauses(swaps []Swap, node string) []cause {
 	var out []cause
 	for _, s := range swaps {
 		if s.Node == node {
-			out = append(out, cause{"swap (" + strconv.FormatFloat(s.StallMS, 'f', 0, 64) + " ms stall)", s.at, msDuration(s.StallMS)})
+			out = append(out, cause{name: "swap (" + strconv.FormatFloat(s.StallMS, 'f', 0, 64) + " ms stall)", at: s.at, length: msDuration(s.StallMS)})
 		}
 	}
 	return out
@@ -286,7 +290,10 @@ func interruptionsOf(res *CallResult, gaps []gap, actions []Action, causes []cau
 		if in.Cause == "" {
 			for _, c := range causes {
 				if (window{c.at.Add(-300 * time.Millisecond), c.at.Add(c.length + 300*time.Millisecond)}).contains(g.from) {
-					in.Cause, back = c.name, c.at.Add(c.length)
+					in.Cause = c.name
+					if !c.delay {
+						back = c.at.Add(c.length)
+					}
 					break
 				}
 			}
