@@ -52,8 +52,9 @@ testnet-call: testnet-runner
 ## testnet-measure: a loopback baseline on the host, 5 calls of 20 s, sweeps (hops 1..4, delay,
 ## jitter, loss, 2..4 concurrent node pairs), a relay killed mid-call, Lokinet's dynamics (stall,
 ## trace, outage, daemon-restart, handshake-loss: about 8 minutes of it), the leak proof and its
-## negative control; about 20 minutes. A failed call is reported with its cause; non-zero only when the testnet could not
-## run or the leak proof failed (add -strict to TESTNET_MEASURE_FLAGS to fail on a call)
+## negative control; about 20 minutes. A failed call is reported with its cause; non-zero only
+## when the testnet could not run or the leak proof failed (TESTNET_MEASURE_FLAGS=-strict: on a
+## failed call too)
 testnet-measure: testnet-runner
 	$(TESTNET_RUNNER) measure $(TESTNET_RUNNER_FLAGS) -lokicall $(TESTNET_DIR)/build/lokicall \
 		-pairs-file $(TESTNET_DIR)/compose.pairs.yaml $(TESTNET_MEASURE_FLAGS)
