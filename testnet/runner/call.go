@@ -296,7 +296,7 @@ func (r *Runner) analyse(res *CallResult, f callFiles, clicks bool, kill *Kill) 
 	c, e := res.Caller, res.Callee
 	var errs []string
 	if c.Exit != 0 || e.Exit != 0 {
-		errs = append(errs, fmt.Sprintf("exit caller %d (%s) callee %d (%s)", c.Exit, c.Reason, e.Exit, e.Reason))
+		errs = append(errs, fmt.Sprintf("exit caller %d (%s) callee %d (%s)", c.Exit, sideOutcome(c), e.Exit, sideOutcome(e)))
 	}
 	res.T0 = c.States["active"]
 	if c.Stats != nil {
@@ -362,6 +362,19 @@ func (r *Runner) analyse(res *CallResult, f callFiles, clicks bool, kill *Kill) 
 	}
 	res.OK = len(errs) == 0
 	res.Error = strings.Join(errs, "; ")
+}
+
+// sideOutcome says how a side ended: its reason and error, or that it
+// never ended by itself (the runner stopped it).
+func sideOutcome(s Side) string {
+	out := s.Reason
+	if s.Reason == "" && s.Exit == -1 {
+		out = "did not end by itself: stopped by the runner"
+	}
+	if s.Error != "" {
+		out += ": " + s.Error
+	}
+	return out
 }
 
 // setLoopback fills in the comparison with the loopback baseline.

@@ -32,3 +32,19 @@ func TestVerdict(t *testing.T) {
 		})
 	}
 }
+
+// TestSideOutcome: a failed call's cause names how each side ended.
+func TestSideOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		s    Side
+		want string
+	}{
+		{Side{Reason: "completed"}, "completed"},
+		{Side{Exit: 8, Reason: "media-failed", Error: "no media for 60s"}, "media-failed: no media for 60s"},
+		{Side{Exit: -1}, "did not end by itself: stopped by the runner"},
+	} {
+		if got := sideOutcome(tc.s); got != tc.want {
+			t.Errorf("sideOutcome(%+v) = %q, want %q", tc.s, got, tc.want)
+		}
+	}
+}
