@@ -59,9 +59,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "modes" {
 		return runModes(ctx, args[1:], stdout, stderr)
 	}
-	modes := append([]string{"call", "ci", "measure"}, runner.DynamicNames...)
-	if len(args) == 0 || !slices.Contains(modes, args[0]) {
-		fmt.Fprintf(stderr, "usage: testnet-runner %s|modes [flags]\n", strings.Join(modes, "|"))
+	commands := append([]string{"call", "ci", "measure"}, runner.DynamicNames...)
+	if len(args) == 0 || !slices.Contains(commands, args[0]) {
+		fmt.Fprintf(stderr, "usage: testnet-runner %s|modes [flags]\n", strings.Join(commands, "|"))
 		return 2
 	}
 	mode := args[0]
