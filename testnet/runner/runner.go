@@ -178,8 +178,8 @@ func planJobs(plan Plan) []job {
 	return jobs
 }
 
-// run is one run in progress.
-type run struct {
+// running is one run in progress.
+type running struct {
 	*Runner
 	plan    Plan
 	rep     *Report
@@ -189,7 +189,7 @@ type run struct {
 	current *Params // the testnet's parameters, nil before the first scenario
 }
 
-func (ru *run) progress(sc, what string) {
+func (ru *running) progress(sc, what string) {
 	ru.step++
 	if ru.Progress != nil {
 		ru.Progress(Progress{Step: ru.step, Total: ru.total, Scenario: sc, What: what, Elapsed: time.Since(ru.rep.Started)})
@@ -207,7 +207,7 @@ func (r *Runner) run(ctx context.Context, plan Plan) (*Report, error) {
 		plan.SweepCalls = plan.Calls
 	}
 	start := time.Now()
-	ru := &run{Runner: r, plan: plan}
+	ru := &running{Runner: r, plan: plan}
 	ru.runName = start.Format("2006-01-02T150405") + "-" + plan.Name + "-" + plan.Base.Name() + fmt.Sprintf("-T%s", short(plan.Duration))
 	ru.rep = &Report{Plan: plan, Dir: filepath.Join(r.Results, ru.runName), Started: start, UID: r.Testnet.UID, Clicks: r.Clicks}
 	jobs := planJobs(plan)
@@ -239,7 +239,7 @@ func (r *Runner) run(ctx context.Context, plan Plan) (*Report, error) {
 }
 
 // record adds a call's result to its scenario.
-func (ru *run) record(sc *Scenario, res CallResult) {
+func (ru *running) record(sc *Scenario, res CallResult) {
 	if !res.OK {
 		ru.rep.Failed++
 		ru.log().Warn("call failed", "scenario", sc.Name, "index", res.Index, "err", res.Error)
@@ -248,7 +248,7 @@ func (ru *run) record(sc *Scenario, res CallResult) {
 }
 
 // loopback runs the loopback baseline's calls on the host.
-func (ru *run) loopback(ctx context.Context, j job, dir string) error {
+func (ru *running) loopback(ctx context.Context, j job, dir string) error {
 	sc := j.sc
 	for i := 0; i < j.calls; i++ {
 		ru.progress(sc.Name, fmt.Sprintf("loopback call %d/%d on the host", i+1, j.calls))
@@ -263,7 +263,7 @@ func (ru *run) loopback(ctx context.Context, j job, dir string) error {
 
 // scenario brings the testnet to the scenario's parameters, makes its
 // calls and collects the leak counters over them.
-func (ru *run) scenario(ctx context.Context, j job, dir string) error {
+func (ru *running) scenario(ctx context.Context, j job, dir string) error {
 	sc := j.sc
 	ru.progress(sc.Name, "starting the testnet")
 	if ru.current == nil || *ru.current != sc.Params {
@@ -312,7 +312,7 @@ func (ru *run) scenario(ctx context.Context, j job, dir string) error {
 }
 
 // spec is the call of job j with the given index and port between pair.
-func (ru *run) spec(j job, dir string, index, port int, pair [2]string, addr string) callSpec {
+func (ru *running) spec(j job, dir string, index, port int, pair [2]string, addr string) callSpec {
 	cs := callSpec{scenario: j.sc.Name, index: index, params: j.sc.Params, duration: ru.plan.Duration,
 		port: port, dir: dir, cdir: "/results/" + ru.runName + "/" + j.sc.Name,
 		caller: pair[0], callee: pair[1], addr: addr}
@@ -327,7 +327,7 @@ func (ru *run) spec(j job, dir string, index, port int, pair [2]string, addr str
 
 // collectLeak reads the nodes' leak counters into the scenario and the
 // run's totals.
-func (ru *run) collectLeak(ctx context.Context, sc *Scenario, nodes []string) error {
+func (ru *running) collectLeak(ctx context.Context, sc *Scenario, nodes []string) error {
 	sc.Leak = map[string]leak.Counts{}
 	for _, node := range nodes {
 		c, err := ru.readLeak(ctx, node)
@@ -346,7 +346,7 @@ func (ru *run) collectLeak(ctx context.Context, sc *Scenario, nodes []string) er
 // finish runs the negative control, puts the testnet back to its defaults,
 // writes the report and gives the run's verdict: failed calls fail it only
 // with Plan.Strict.
-func (ru *run) finish(ctx context.Context) error {
+func (ru *running) finish(ctx context.Context) error {
 	rep, plan := ru.rep, ru.plan
 	if plan.NegativeControl {
 		ru.progress("negative-control", "leaking on purpose under lokicall's uid")

@@ -24,7 +24,7 @@ func TestVerdict(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := &Report{Dir: t.TempDir(), Failed: tc.failed}
 			rep.Leak.LokinetPackets, rep.Leak.Leaked = 100, tc.leaked
-			ru := &run{Runner: &Runner{Testnet: &Testnet{}}, plan: Plan{Strict: tc.strict}, rep: rep}
+			ru := &running{Runner: &Runner{Testnet: &Testnet{}}, plan: Plan{Strict: tc.strict}, rep: rep}
 			err := ru.finish(context.Background())
 			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
 				t.Fatalf("finish = %v, want %v", err, tc.want)
