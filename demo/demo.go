@@ -8,11 +8,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -23,6 +21,8 @@ import (
 	"time"
 
 	"github.com/lokicall/lokicall/call"
+	"github.com/lokicall/lokicall/internal/exitstatus"
+	"github.com/lokicall/lokicall/internal/freeport"
 	"github.com/lokicall/lokicall/lokinet"
 	"github.com/lokicall/lokicall/lokinet/lokinettest"
 	"github.com/lokicall/lokicall/media"
@@ -113,7 +113,7 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	}
 	defer calleeDNS.Close()
 
-	port, err := freePort(CalleeIP)
+	port, err := freeport.TCP4(CalleeIP)
 	if err != nil {
 		return nil, fmt.Errorf("demo: no free port on %v (is 127.0.0.0/8 on the loopback interface?): %w", CalleeIP, err)
 	}
@@ -157,8 +157,8 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 	callerErr := callerCmd.Wait()
 	err = <-calleeErr
 	wg.Wait()
-	res.Caller.ExitCode = exitCode(callerErr)
-	res.Callee.ExitCode = exitCode(err)
+	res.Caller.ExitCode = exitstatus.Of(callerErr)
+	res.Callee.ExitCode = exitstatus.Of(err)
 	if res.Caller.ExitCode != 0 || res.Callee.ExitCode != 0 {
 		return res, fmt.Errorf("demo: call failed: caller exit %d (%s), callee exit %d (%s)",
 			res.Caller.ExitCode, lastLine(res.Caller.Stderr), res.Callee.ExitCode, lastLine(res.Callee.Stderr))
@@ -232,27 +232,6 @@ func start(cmd *exec.Cmd, role string, p *Peer, progress func(string, string), w
 		p.Stderr = stderr.String()
 	}()
 	return nil
-}
-
-func exitCode(err error) int {
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.ExitCode()
-	default:
-		return -1
-	}
-}
-
-func freePort(ip netip.Addr) (int, error) {
-	ln, err := net.Listen("tcp4", netip.AddrPortFrom(ip, 0).String())
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func lastLine(s string) string {

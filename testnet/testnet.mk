@@ -50,8 +50,11 @@ testnet-call: testnet-runner
 	$(TESTNET_RUNNER) call $(TESTNET_RUNNER_FLAGS)
 
 ## testnet-measure: a loopback baseline on the host, 5 calls of 20 s, sweeps (hops 1..4, delay,
-## jitter, loss, 2..4 concurrent node pairs), a relay killed mid-call, the leak proof and its
-## negative control; about 20 minutes
+## jitter, loss, 2..4 concurrent node pairs), a relay killed mid-call, Lokinet's dynamics (stall,
+## trace, outage, daemon-restart, handshake-loss: about 8 minutes of it), the leak proof and its
+## negative control; about 20 minutes. A failed call is reported with its cause; non-zero only
+## when the testnet could not run or the leak proof failed (TESTNET_MEASURE_FLAGS=-strict: on a
+## failed call too)
 testnet-measure: testnet-runner
 	$(TESTNET_RUNNER) measure $(TESTNET_RUNNER_FLAGS) -lokicall $(TESTNET_DIR)/build/lokicall \
 		-pairs-file $(TESTNET_DIR)/compose.pairs.yaml $(TESTNET_MEASURE_FLAGS)
@@ -66,6 +69,23 @@ testnet-logs:
 ## testnet-down: stop and remove the containers and network (identities are kept in volumes)
 testnet-down:
 	$(TESTNET_COMPOSE) down --remove-orphans
+
+# Lokinet's dynamics, one scenario each (testnet/README.md "Lokinet's dynamics"):
+# one call of a tone, its interruption table, the leak proof and its negative control.
+TESTNET_DYNAMICS := testnet-stall testnet-trace testnet-outage testnet-daemon-restart testnet-handshake-loss
+# Extra flags for them, e.g. TESTNET_DYNAMICS_FLAGS=-strict
+TESTNET_DYNAMICS_FLAGS ?=
+
+.PHONY: $(TESTNET_DYNAMICS)
+
+## testnet-stall: session swaps on (SESSION_SWAP=force), a 110 s call through them, down (~2.5 min)
+## testnet-trace: the measured trace (testnet/traces) replayed on both nodes, a 110 s call, down (~2.5 min)
+## testnet-outage: the caller's path cut for 8 s and then 40 s in an 80 s call, down (~1.5 min)
+## testnet-daemon-restart: the caller's, then the callee's daemon restarted in a 50 s call, down (~1–1.5 min)
+## testnet-handshake-loss: 30 % loss on both nodes for the 8 s from the dial, a 25 s call, down (~1 min)
+$(TESTNET_DYNAMICS): testnet-build testnet-runner
+	$(TESTNET_RUNNER) $(patsubst testnet-%,%,$@) $(TESTNET_RUNNER_FLAGS) $(TESTNET_DYNAMICS_FLAGS); \
+		rc=$$?; $(TESTNET_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc
 
 # The public network of the modes scenarios: a STUN/TURN server that alice
 # and bob reach outside Lokinet (testnet/compose.public.yaml).

@@ -2,15 +2,16 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/lokicall/lokicall/call"
+	"github.com/lokicall/lokicall/internal/exitstatus"
 	"github.com/lokicall/lokicall/measure"
 )
 
@@ -95,6 +96,8 @@ type CallResult struct {
 	MOSAudio float64 `json:"mos_audio"`
 
 	Kill *Kill `json:"kill,omitempty"`
+	// Dynamics holds a dynamics scenario's interruptions.
+	Dynamics *DynamicsResult `json:"dynamics,omitempty"`
 }
 
 // callSpec is one call to make.
@@ -111,6 +114,7 @@ type callSpec struct {
 	caller   string        // caller's compose service
 	callee   string        // callee's compose service
 	addr     string        // the callee's .loki address
+	dynamic  *Dynamic      // a dynamics scenario's call: its actions and analysis
 }
 
 const calleeReady = `"event":"listening"`
@@ -171,7 +175,7 @@ func (r *Runner) runCall(ctx context.Context, cs callSpec) CallResult {
 			"--in", "silence", "--out", "file:"+f.container("callee.wav"), "--playout-stamps", f.container("playout.csv"),
 			"--json", "--log-level", "debug")
 	}()
-	if !waitForLine(calleeDone, f.host("callee.jsonl"), []byte(calleeReady), 30*time.Second) {
+	if !WaitForLine(calleeDone, f.host("callee.jsonl"), []byte(calleeReady), 30*time.Second) {
 		cancel()
 		wg.Wait()
 		res.Error = fmt.Sprintf("callee never listened: %v", calleeErr)
@@ -188,6 +192,20 @@ func (r *Runner) runCall(ctx context.Context, cs callSpec) CallResult {
 	var kill *Kill
 	var killWG sync.WaitGroup
 	callerDone := make(chan struct{})
+	var actions []Action
+	if cs.dynamic != nil {
+		actions = slices.Clone(cs.dynamic.Actions)
+		for i := range actions {
+			if actions[i].BeforeDial {
+				r.act(cctx, &actions[i])
+			}
+		}
+		killWG.Add(1)
+		go func() {
+			defer killWG.Done()
+			r.actDuringCall(cctx, callerDone, f.host("caller.jsonl"), actions)
+		}()
+	}
 	if cs.killAt > 0 {
 		kill = &Kill{}
 		killWG.Add(1)
@@ -216,11 +234,14 @@ func (r *Runner) runCall(ctx context.Context, cs callSpec) CallResult {
 	res.Caller = parseSide(f.host("caller.jsonl"))
 	res.Callee = parseSide(f.host("callee.jsonl"))
 	res.Caller.Node, res.Callee.Node = cs.caller, cs.callee
-	res.Caller.Exit, res.Callee.Exit = exitCode(callerErr), exitCode(calleeErr)
+	res.Caller.Exit, res.Callee.Exit = exitstatus.Of(callerErr), exitstatus.Of(calleeErr)
 	if kill != nil {
 		kill.NodeOutageMS = r.lastOutage(context.Background(), cs.caller)
 	}
 	r.analyse(&res, f, !cs.tone, kill)
+	if cs.dynamic != nil {
+		res.Dynamics = r.analyseDynamics(ctx, &res, f, *cs.dynamic, actions, cs.caller, cs.callee)
+	}
 	return res
 }
 
@@ -237,21 +258,10 @@ func create2(a, b string) (*os.File, *os.File, error) {
 	return fa, fb, nil
 }
 
-func exitCode(err error) int {
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.ExitCode()
-	}
-	return -1
-}
-
 // killDuringCall waits for the caller to go active, then killAt, and kills
 // a relay of the caller's current path (the second, or the only one).
 func (r *Runner) killDuringCall(ctx context.Context, node string, done <-chan struct{}, events string, killAt time.Duration, k *Kill) {
-	if !waitForLine(done, events, []byte(`"state":"active"`), time.Minute) {
+	if !WaitForLine(done, events, []byte(`"state":"active"`), time.Minute) {
 		return
 	}
 	select {
@@ -286,7 +296,7 @@ func (r *Runner) analyse(res *CallResult, f callFiles, clicks bool, kill *Kill) 
 	c, e := res.Caller, res.Callee
 	var errs []string
 	if c.Exit != 0 || e.Exit != 0 {
-		errs = append(errs, fmt.Sprintf("exit caller %d (%s) callee %d (%s)", c.Exit, c.Reason, e.Exit, e.Reason))
+		errs = append(errs, fmt.Sprintf("exit caller %d (%s) callee %d (%s)", c.Exit, sideOutcome(c), e.Exit, sideOutcome(e)))
 	}
 	res.T0 = c.States["active"]
 	if c.Stats != nil {
@@ -347,11 +357,24 @@ func (r *Runner) analyse(res *CallResult, f callFiles, clicks bool, kill *Kill) 
 			res.OwnMS = res.M2E.P50 - res.NetworkOneWayMS
 		}
 		if e.Stats != nil {
-			res.MOSAudio = EModelMOS(res.M2E.P50, e.Stats.JitterMS, e.Stats.LossPercent)
+			res.MOSAudio = call.EstimateMOS(msDuration(res.M2E.P50), msDuration(e.Stats.JitterMS), e.Stats.LossPercent)
 		}
 	}
 	res.OK = len(errs) == 0
 	res.Error = strings.Join(errs, "; ")
+}
+
+// sideOutcome says how a side ended: its reason and error, or that it
+// never ended by itself (the runner stopped it).
+func sideOutcome(s Side) string {
+	out := s.Reason
+	if s.Reason == "" && s.Exit == -1 {
+		out = "did not end by itself: stopped by the runner"
+	}
+	if s.Error != "" {
+		out += ": " + s.Error
+	}
+	return out
 }
 
 // setLoopback fills in the comparison with the loopback baseline.
@@ -365,3 +388,6 @@ func (c *CallResult) setLoopback(loopbackMS float64) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// msDuration is the inverse of ms.
+func msDuration(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }

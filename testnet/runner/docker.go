@@ -266,3 +266,33 @@ func (t *Testnet) Start(ctx context.Context, service string) error {
 	_, err := t.run(ctx, nil, append(t.compose(), "start", service)...)
 	return err
 }
+
+// ComposeUp starts every service of the compose files (compose up -d:
+// idempotent) with env added to the environment.
+func (t *Testnet) ComposeUp(ctx context.Context, env []string) error {
+	t.ids = nil
+	_, err := t.run(ctx, env, append(t.compose(), "up", "-d")...)
+	return err
+}
+
+// ExecEnv runs args as lokicall's uid in a service's container with extra
+// environment, streaming stdout and stderr.
+func (t *Testnet) ExecEnv(ctx context.Context, service string, env []string, stdout, stderr io.Writer, args ...string) error {
+	id, err := t.ID(ctx, service)
+	if err != nil {
+		return err
+	}
+	cmdline := []string{"exec", "-u", fmt.Sprintf("%d:%d", t.UID, t.UID)}
+	for _, e := range env {
+		cmdline = append(cmdline, "-e", e)
+	}
+	cmdline = append(append(cmdline, id), args...)
+	t.log().Debug("exec", "cmd", cmdline)
+	cmd := exec.CommandContext(ctx, t.docker(), cmdline...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w", service, args[0], err)
+	}
+	return nil
+}

@@ -29,6 +29,15 @@ type event struct {
 	Message string         `json:"message"`
 	Stats   *LokicallStats `json:"stats"`
 	Live    *LiveSample    `json:"live"`
+
+	Interruption *call.Interruption `json:"interruption"`
+}
+
+// InterruptionEvent is an "interruption" event of lokicall --json (audio
+// from the peer missing for over a second, and its return), with its time.
+type InterruptionEvent struct {
+	Time time.Time `json:"time"`
+	call.Interruption
 }
 
 // Side is what one lokicall process reported.
@@ -44,17 +53,19 @@ type Side struct {
 	Live []LiveSample `json:"live,omitempty"`
 	// Exposure is when the ip-exposure event came (zero if none).
 	Exposure time.Time `json:"ip_exposure,omitzero"`
+	// Events are the interruption events in order.
+	Events []InterruptionEvent `json:"interruptions,omitempty"`
 }
 
 // parseSide reads a lokicall process's JSON events; a file that cannot be
 // read gives an empty Side.
 func parseSide(eventsPath string) Side {
-	s, _ := readSide(eventsPath)
+	s, _ := ReadSide(eventsPath)
 	return s
 }
 
-// readSide reads a lokicall process's JSON events.
-func readSide(eventsPath string) (Side, error) {
+// ReadSide reads a lokicall process's JSON events (a --json stream).
+func ReadSide(eventsPath string) (Side, error) {
 	s := Side{States: map[string]time.Time{}}
 	b, err := os.ReadFile(eventsPath)
 	if err != nil {
@@ -83,6 +94,10 @@ func readSide(eventsPath string) (Side, error) {
 				l.Time = ev.Time
 				s.Live = append(s.Live, l)
 			}
+		case "interruption":
+			if ev.Interruption != nil {
+				s.Events = append(s.Events, InterruptionEvent{Time: ev.Time, Interruption: *ev.Interruption})
+			}
 		case "ip-exposure":
 			if s.Exposure.IsZero() {
 				s.Exposure = ev.Time
@@ -105,8 +120,9 @@ func liveRTTs(l []LiveSample) []float64 {
 	return v
 }
 
-// waitForLine polls path until a line contains substr or ctx ends.
-func waitForLine(done <-chan struct{}, path string, substr []byte, timeout time.Duration) bool {
+// WaitForLine polls path until it contains substr, done closes or timeout
+// passes, and reports whether it found substr.
+func WaitForLine(done <-chan struct{}, path string, substr []byte, timeout time.Duration) bool {
 	deadline := time.After(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()

@@ -3,13 +3,14 @@ package runner
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"sync"
 	"time"
 
+	"github.com/lokicall/lokicall/internal/exitstatus"
+	"github.com/lokicall/lokicall/internal/freeport"
 	"github.com/lokicall/lokicall/lokinet/lokinettest"
 )
 
@@ -54,7 +55,7 @@ func (r *Runner) runLoopbackCall(ctx context.Context, cs callSpec) CallResult {
 		return fail(fmt.Errorf("runner: loopback: callee's DNS: %w", err))
 	}
 	defer calleeDNS.Close()
-	port, err := freePort(loopbackCalleeIP)
+	port, err := freeport.TCP4(loopbackCalleeIP)
 	if err != nil {
 		return fail(fmt.Errorf("runner: loopback: no free port on %v: %w", loopbackCalleeIP, err))
 	}
@@ -82,7 +83,7 @@ func (r *Runner) runLoopbackCall(ctx context.Context, cs callSpec) CallResult {
 		defer close(calleeDone)
 		calleeErr = calleeCmd.Wait()
 	}()
-	if !waitForLine(calleeDone, f.host("callee.jsonl"), []byte(calleeReady), 30*time.Second) {
+	if !WaitForLine(calleeDone, f.host("callee.jsonl"), []byte(calleeReady), 30*time.Second) {
 		cancel()
 		wg.Wait()
 		return fail(fmt.Errorf("loopback callee never listened: %v", calleeErr))
@@ -106,7 +107,7 @@ func (r *Runner) runLoopbackCall(ctx context.Context, cs callSpec) CallResult {
 	res.Caller = parseSide(f.host("caller.jsonl"))
 	res.Callee = parseSide(f.host("callee.jsonl"))
 	res.Caller.Node, res.Callee.Node = "host", "host"
-	res.Caller.Exit, res.Callee.Exit = exitCode(callerErr), exitCode(calleeErr)
+	res.Caller.Exit, res.Callee.Exit = exitstatus.Of(callerErr), exitstatus.Of(calleeErr)
 	r.analyse(&res, f, true, nil)
 	return res
 }
@@ -120,13 +121,4 @@ func (r *Runner) hostLokicall(ctx context.Context, dns string, stdout, stderr *o
 	cmd.WaitDelay = 10 * time.Second
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	return cmd
-}
-
-func freePort(ip netip.Addr) (int, error) {
-	ln, err := net.Listen("tcp4", netip.AddrPortFrom(ip, 0).String())
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

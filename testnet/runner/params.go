@@ -18,6 +18,13 @@ type Params struct {
 	// dave, ...: NodePairs; more than one needs the compose.pairs.yaml
 	// override), each pair making Concurrent calls.
 	Pairs int `json:"pairs"`
+	// SessionSwap is the nodes' Lokinet session replacement (off, auto,
+	// force: testnet/README.md); "" is off.
+	SessionSwap string `json:"session_swap,omitempty"`
+	// Trace is a trace file in the image (/traces/...) both nodes replay on
+	// their egress; with one the relays add no delay or jitter of their
+	// own, as the trace carries the real network's.
+	Trace string `json:"trace,omitempty"`
 }
 
 // NodePairs are the caller → callee node pairs, in the order a pairs sweep
@@ -43,11 +50,21 @@ var DefaultParams = Params{Hops: 4, Delay: 15 * time.Millisecond, Jitter: 2 * ti
 
 // Env is p as compose.yaml's environment variables.
 func (p Params) Env() []string {
+	delay, jitter := p.Delay, p.Jitter
+	if p.Trace != "" {
+		delay, jitter = 0, 0
+	}
+	swap := p.SessionSwap
+	if swap == "" {
+		swap = "off"
+	}
 	return []string{
 		fmt.Sprintf("HOPS=%d", p.Hops),
-		"RELAY_DELAY=" + p.Delay.String(),
-		"RELAY_JITTER=" + p.Jitter.String(),
+		"RELAY_DELAY=" + delay.String(),
+		"RELAY_JITTER=" + jitter.String(),
 		fmt.Sprintf("RELAY_LOSS=%g", p.Loss),
+		"SESSION_SWAP=" + swap,
+		"TRACE=" + p.Trace,
 	}
 }
 
@@ -59,6 +76,12 @@ func (p Params) Name() string {
 	}
 	if p.Pairs > 1 {
 		s += fmt.Sprintf("-p%d", p.Pairs)
+	}
+	if p.SessionSwap != "" && p.SessionSwap != "off" {
+		s += "-swap" + p.SessionSwap
+	}
+	if p.Trace != "" {
+		s += "-trace"
 	}
 	return s
 }
@@ -75,7 +98,12 @@ func short(d time.Duration) string {
 // ModelledOneWay is the configured delay from node to node: a packet is
 // sent by 2 × Hops relays (the sender's path, then the receiver's from its
 // introduction relay), each adding Delay on average.
-func (p Params) ModelledOneWay() time.Duration { return time.Duration(2*p.Hops) * p.Delay }
+func (p Params) ModelledOneWay() time.Duration {
+	if p.Trace != "" {
+		return 0 // the trace's delay is measured, not modelled
+	}
+	return time.Duration(2*p.Hops) * p.Delay
+}
 
 // Sweep is one parameter varied over values, the others at the base.
 type Sweep struct {

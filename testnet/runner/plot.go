@@ -52,6 +52,23 @@ func writePlots(rep *Report) ([]string, error) {
 		}
 	}
 
+	// Each dynamics call over time.
+	for _, sc := range rep.Scenarios {
+		for i := range sc.Calls {
+			c := &sc.Calls[i]
+			if c.Dynamics == nil || len(c.Callee.Live) == 0 {
+				continue
+			}
+			p, err := dynamicsPlot(c)
+			if err != nil {
+				return names, err
+			}
+			if err := save(p, fmt.Sprintf("dynamics_%s_%02d.png", sc.Name, c.Index)); err != nil {
+				return names, err
+			}
+		}
+	}
+
 	// Within one call: m2e per click and the callee's live figures.
 	var call, lossy *CallResult
 	for _, sc := range rep.Scenarios {

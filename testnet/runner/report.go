@@ -16,7 +16,7 @@ func Write(rep *Report) error {
 	if err := os.MkdirAll(rep.Dir, 0o755); err != nil {
 		return fmt.Errorf("runner: %w", err)
 	}
-	if err := writeJSON(filepath.Join(rep.Dir, "run.json"), rep); err != nil {
+	if err := WriteJSON(filepath.Join(rep.Dir, "run.json"), rep); err != nil {
 		return err
 	}
 	var rows [][]string
@@ -29,7 +29,7 @@ func Write(rep *Report) error {
 			c := &sc.Calls[i]
 			rows = append(rows, callRow(c))
 			base := filepath.Join(rep.Dir, sc.Name, fmt.Sprintf("call%02d", c.Index))
-			if err := writeJSON(base+".json", c); err != nil {
+			if err := WriteJSON(base+".json", c); err != nil {
 				return err
 			}
 			ch := [][]string{{"index", "at_s", "score", "m2e_ms"}}
@@ -57,6 +57,9 @@ func Write(rep *Report) error {
 		}
 	}
 	if err := writeCSV(filepath.Join(rep.Dir, "calls.csv"), rows); err != nil {
+		return err
+	}
+	if err := writeCSV(filepath.Join(rep.Dir, "interruptions.csv"), interruptionRows(rep)); err != nil {
 		return err
 	}
 	plots, err := writePlots(rep)
@@ -219,7 +222,7 @@ func summary(rep *Report, plots []string) string {
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, sc := range rep.Scenarios {
 		for _, c := range sc.Calls {
-			if c.Kill != nil {
+			if c.Kill != nil || c.Dynamics != nil {
 				continue
 			}
 			ok := c.M2E.N > 0
@@ -264,8 +267,10 @@ func summary(rep *Report, plots []string) string {
 			}
 		}
 	}
+	writeDynamics(&b, rep)
 	if rep.Failed > 0 {
 		b.WriteString("\n## Failed calls\n\n")
+		b.WriteString("Each a result of its scenario, not a failure of the run (unless -strict).\n\n")
 		for _, sc := range rep.Scenarios {
 			for _, c := range sc.Calls {
 				if !c.OK {
@@ -283,7 +288,7 @@ func summary(rep *Report, plots []string) string {
 	b.WriteString("\nFiles: run.json (everything), calls.csv (one row per call), <scenario>/callNN.json, callNN-clicks.csv (each click's " +
 		"capture time and m2e), callNN-live.csv (both sides' `live` events), <scenario>/callNN-{caller,callee}.{jsonl,log} (lokicall's " +
 		"events and debug logs), callNN-{capture,playout}.csv (lokicall's stamps), callNN-callee.wav (the callee's recording), " +
-		"callNN-source.wav (the caller's source).\n")
+		"callNN-source.wav (the caller's source), interruptions.csv (the dynamics scenarios' interruption table).\n")
 	return b.String()
 }
 

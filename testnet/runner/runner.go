@@ -38,6 +38,15 @@ type Plan struct {
 	// NegativeControl sends a few datagrams outside Lokinet under
 	// lokicall's uid at the end, which the leak proof must flag.
 	NegativeControl bool `json:"negative_control"`
+	// NoBase leaves out the calls at the base parameters (a run of
+	// dynamics scenarios alone).
+	NoBase bool `json:"no_base,omitempty"`
+	// Dynamics are scenarios of Lokinet's dynamics, one call each.
+	Dynamics []Dynamic `json:"dynamics,omitempty"`
+	// Strict makes a failed call fail the run. Without it a call that fails
+	// is a result: reported with its cause in the summary, and the run
+	// fails only when the testnet could not run or the leak proof failed.
+	Strict bool `json:"strict,omitempty"`
 }
 
 // Progress is reported before each step of a run.
@@ -58,6 +67,9 @@ type Runner struct {
 	Lokicall string
 	// Results is the host folder bind-mounted at /results in the nodes.
 	Results string
+	// Traces is the host folder of the trace files the image has in
+	// /traces; testnet/traces if empty.
+	Traces string
 	// Progress, if set, is called before every step.
 	Progress func(Progress)
 	// Logger; none if nil.
@@ -114,8 +126,9 @@ type Report struct {
 }
 
 // Run runs plan and writes its results under r.Results/<date>-<name>/. It
-// returns the report with an error wrapping ErrCallFailed, ErrLeak or
-// ErrControlMissed if the run failed one of its checks.
+// returns the report with an error wrapping ErrLeak or ErrControlMissed if
+// the run failed one of its checks, ErrCallFailed if a call failed and
+// plan.Strict, or the error that stopped the testnet.
 func (r *Runner) Run(ctx context.Context, plan Plan) (*Report, error) {
 	rep, err := r.run(ctx, plan)
 	if err != nil && rep != nil && len(rep.Scenarios) > 0 && rep.Finished.IsZero() {
@@ -126,6 +139,61 @@ func (r *Runner) Run(ctx context.Context, plan Plan) (*Report, error) {
 		}
 	}
 	return rep, err
+}
+
+// job is one scenario of a run and its calls.
+type job struct {
+	sc       *Scenario
+	calls    int
+	kill     bool
+	loopback bool
+	dynamic  *Dynamic
+}
+
+// planJobs lists a plan's scenarios in the order they run: the loopback
+// baseline, the base, the sweeps' points, the relay kill, the dynamics.
+func planJobs(plan Plan) []job {
+	var jobs []job
+	if plan.Loopback > 0 {
+		jobs = append(jobs, job{sc: &Scenario{Name: "loopback", Params: Params{Concurrent: 1, Pairs: 1}}, calls: plan.Loopback, loopback: true})
+	}
+	if !plan.NoBase {
+		jobs = append(jobs, job{sc: &Scenario{Name: "base", Params: plan.Base}, calls: plan.Calls})
+	}
+	for _, sw := range plan.Sweeps {
+		for _, p := range sw.Points(plan.Base) {
+			if p == plan.Base {
+				continue // the base scenario already has these calls
+			}
+			jobs = append(jobs, job{sc: &Scenario{Name: sw.Name + "-" + p.Name(), Sweep: sw.Name, Params: p}, calls: plan.SweepCalls})
+		}
+	}
+	if plan.KillAt > 0 {
+		jobs = append(jobs, job{sc: &Scenario{Name: "relay-kill", Params: plan.Base}, calls: 1, kill: true})
+	}
+	for i := range plan.Dynamics {
+		d := &plan.Dynamics[i]
+		jobs = append(jobs, job{sc: &Scenario{Name: d.Name, Params: d.Params}, calls: 1, dynamic: d})
+	}
+	return jobs
+}
+
+// running is one run in progress.
+type running struct {
+	*Runner
+	plan    Plan
+	rep     *Report
+	runName string
+	step    int
+	total   int
+	current *Params // the testnet's parameters, nil before the first scenario
+}
+
+func (ru *running) progress(sc, what string) {
+	ru.step++
+	if ru.Progress != nil {
+		ru.Progress(Progress{Step: ru.step, Total: ru.total, Scenario: sc, What: what, Elapsed: time.Since(ru.rep.Started)})
+	}
 }
 
 func (r *Runner) run(ctx context.Context, plan Plan) (*Report, error) {
@@ -139,170 +207,173 @@ func (r *Runner) run(ctx context.Context, plan Plan) (*Report, error) {
 		plan.SweepCalls = plan.Calls
 	}
 	start := time.Now()
-	runName := start.Format("2006-01-02T150405") + "-" + plan.Name + "-" + plan.Base.Name() + fmt.Sprintf("-T%s", short(plan.Duration))
-	rep := &Report{Plan: plan, Dir: filepath.Join(r.Results, runName), Started: start, UID: r.Testnet.UID, Clicks: r.Clicks}
-
-	type job struct {
-		sc       *Scenario
-		calls    int
-		kill     bool
-		loopback bool
-	}
-	var jobs []job
-	if plan.Loopback > 0 {
-		jobs = append(jobs, job{sc: &Scenario{Name: "loopback", Params: Params{Concurrent: 1, Pairs: 1}}, calls: plan.Loopback, loopback: true})
-	}
-	base := &Scenario{Name: "base", Params: plan.Base}
-	jobs = append(jobs, job{sc: base, calls: plan.Calls})
-	for _, sw := range plan.Sweeps {
-		for _, p := range sw.Points(plan.Base) {
-			if p == plan.Base {
-				continue // the base scenario already has these calls
-			}
-			jobs = append(jobs, job{sc: &Scenario{Name: sw.Name + "-" + p.Name(), Sweep: sw.Name, Params: p}, calls: plan.SweepCalls})
-		}
-	}
-	if plan.KillAt > 0 {
-		jobs = append(jobs, job{sc: &Scenario{Name: "relay-kill", Params: plan.Base}, calls: 1, kill: true})
-	}
-	total := 0
+	ru := &running{Runner: r, plan: plan}
+	ru.runName = start.Format("2006-01-02T150405") + "-" + plan.Name + "-" + plan.Base.Name() + fmt.Sprintf("-T%s", short(plan.Duration))
+	ru.rep = &Report{Plan: plan, Dir: filepath.Join(r.Results, ru.runName), Started: start, UID: r.Testnet.UID, Clicks: r.Clicks}
+	jobs := planJobs(plan)
 	for _, j := range jobs {
-		total += j.calls + 1
+		ru.total += j.calls + 1
 	}
 	if plan.NegativeControl {
-		total++
+		ru.total++
 	}
-	step := 0
-	progress := func(sc, what string) {
-		step++
-		if r.Progress != nil {
-			r.Progress(Progress{Step: step, Total: total, Scenario: sc, What: what, Elapsed: time.Since(start)})
-		}
-	}
-
-	var current *Params
 	for _, j := range jobs {
-		sc := j.sc
-		rep.Scenarios = append(rep.Scenarios, sc)
-		dir := filepath.Join(rep.Dir, sc.Name)
+		ru.rep.Scenarios = append(ru.rep.Scenarios, j.sc)
+		dir := filepath.Join(ru.rep.Dir, j.sc.Name)
 		if err := os.MkdirAll(dir, 0o777); err != nil {
-			return rep, fmt.Errorf("runner: %w", err)
+			return ru.rep, fmt.Errorf("runner: %w", err)
 		}
 		_ = os.Chmod(dir, 0o777) // lokicall writes here as its own uid
+		do := ru.scenario
 		if j.loopback {
-			for i := 0; i < j.calls; i++ {
-				progress(sc.Name, fmt.Sprintf("loopback call %d/%d on the host", i+1, j.calls))
-				res := r.runLoopbackCall(ctx, callSpec{scenario: sc.Name, index: i, params: sc.Params, duration: plan.Duration, dir: dir})
-				if !res.OK {
-					rep.Failed++
-					r.log().Warn("call failed", "scenario", sc.Name, "index", res.Index, "err", res.Error)
-				}
-				sc.Calls = append(sc.Calls, res)
-				if ctx.Err() != nil {
-					return rep, ctx.Err()
-				}
-			}
-			rep.LoopbackMS = Summarize(figures(sc).m2e).P50
-			if err := writeJSON(filepath.Join(dir, "scenario.json"), sc); err != nil {
-				return rep, err
-			}
-			continue
+			do = ru.loopback
 		}
-		progress(sc.Name, "starting the testnet")
-		if current == nil || *current != sc.Params {
-			if err := r.Testnet.Up(ctx, sc.Params); err != nil {
-				return rep, err
-			}
-			p := sc.Params
-			current = &p
+		if err := do(ctx, j, dir); err != nil {
+			return ru.rep, err
 		}
-		nodes := sc.Params.Nodes()
-		if err := r.resetLeak(ctx, nodes); err != nil {
-			return rep, err
-		}
-		pairs := NodePairs[:min(len(NodePairs), sc.Params.pairs())]
-		addrs := make([]string, len(pairs))
-		for k, pr := range pairs {
-			a, err := r.Testnet.Whoami(ctx, pr[1])
-			if err != nil {
-				return rep, err
-			}
-			addrs[k] = a
-		}
-		for i := 0; i < j.calls; i++ {
-			progress(sc.Name, fmt.Sprintf("call %d/%d", i+1, j.calls))
-			n := max(1, sc.Params.Concurrent)
-			var specs []callSpec
-			for k, pr := range pairs {
-				for c := range n {
-					cs := callSpec{scenario: sc.Name, index: len(sc.Calls) + len(specs), params: sc.Params, duration: plan.Duration,
-						port: 7787 + c, dir: dir, cdir: "/results/" + runName + "/" + sc.Name,
-						caller: pr[0], callee: pr[1], addr: addrs[k]}
-					if j.kill {
-						cs.tone, cs.killAt = true, plan.KillAt
-					}
-					specs = append(specs, cs)
-				}
-			}
-			results := make([]CallResult, len(specs))
-			var wg sync.WaitGroup
-			for c, cs := range specs {
-				wg.Go(func() { results[c] = r.runCall(ctx, cs) })
-			}
-			wg.Wait()
-			for _, res := range results {
-				if !res.OK {
-					rep.Failed++
-					r.log().Warn("call failed", "scenario", sc.Name, "index", res.Index, "err", res.Error)
-				}
-				res.setLoopback(rep.LoopbackMS)
-				sc.Calls = append(sc.Calls, res)
-			}
-			if ctx.Err() != nil {
-				return rep, ctx.Err()
-			}
-		}
-		sc.Leak = map[string]leak.Counts{}
-		for _, node := range nodes {
-			c, err := r.readLeak(ctx, node)
-			if err != nil {
-				return rep, err
-			}
-			sc.Leak[node] = c
-			rep.Leak.LokinetPackets += c.Lokinet.Packets
-			rep.Leak.ResolverPackets += c.Resolver.Packets
-			rep.Leak.Leaked += c.Leaked.Packets
-		}
-		if err := writeJSON(filepath.Join(dir, "scenario.json"), sc); err != nil {
-			return rep, err
+		if err := WriteJSON(filepath.Join(dir, "scenario.json"), j.sc); err != nil {
+			return ru.rep, err
 		}
 	}
+	return ru.rep, ru.finish(ctx)
+}
+
+// record adds a call's result to its scenario.
+func (ru *running) record(sc *Scenario, res CallResult) {
+	if !res.OK {
+		ru.rep.Failed++
+		ru.log().Warn("call failed", "scenario", sc.Name, "index", res.Index, "err", res.Error)
+	}
+	sc.Calls = append(sc.Calls, res)
+}
+
+// loopback runs the loopback baseline's calls on the host.
+func (ru *running) loopback(ctx context.Context, j job, dir string) error {
+	sc := j.sc
+	for i := 0; i < j.calls; i++ {
+		ru.progress(sc.Name, fmt.Sprintf("loopback call %d/%d on the host", i+1, j.calls))
+		ru.record(sc, ru.runLoopbackCall(ctx, callSpec{scenario: sc.Name, index: i, params: sc.Params, duration: ru.plan.Duration, dir: dir}))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	ru.rep.LoopbackMS = Summarize(figures(sc).m2e).P50
+	return nil
+}
+
+// scenario brings the testnet to the scenario's parameters, makes its
+// calls and collects the leak counters over them.
+func (ru *running) scenario(ctx context.Context, j job, dir string) error {
+	sc := j.sc
+	ru.progress(sc.Name, "starting the testnet")
+	if ru.current == nil || *ru.current != sc.Params {
+		if err := ru.Testnet.Up(ctx, sc.Params); err != nil {
+			return err
+		}
+		p := sc.Params
+		ru.current = &p
+	}
+	nodes := sc.Params.Nodes()
+	if err := ru.resetLeak(ctx, nodes); err != nil {
+		return err
+	}
+	pairs := NodePairs[:min(len(NodePairs), sc.Params.pairs())]
+	addrs := make([]string, len(pairs))
+	for k, pr := range pairs {
+		a, err := ru.Testnet.Whoami(ctx, pr[1])
+		if err != nil {
+			return err
+		}
+		addrs[k] = a
+	}
+	for i := 0; i < j.calls; i++ {
+		ru.progress(sc.Name, fmt.Sprintf("call %d/%d", i+1, j.calls))
+		var specs []callSpec
+		for k, pr := range pairs {
+			for c := range max(1, sc.Params.Concurrent) {
+				specs = append(specs, ru.spec(j, dir, len(sc.Calls)+len(specs), 7787+c, pr, addrs[k]))
+			}
+		}
+		results := make([]CallResult, len(specs))
+		var wg sync.WaitGroup
+		for c, cs := range specs {
+			wg.Go(func() { results[c] = ru.runCall(ctx, cs) })
+		}
+		wg.Wait()
+		for _, res := range results {
+			res.setLoopback(ru.rep.LoopbackMS)
+			ru.record(sc, res)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return ru.collectLeak(ctx, sc, nodes)
+}
+
+// spec is the call of job j with the given index and port between pair.
+func (ru *running) spec(j job, dir string, index, port int, pair [2]string, addr string) callSpec {
+	cs := callSpec{scenario: j.sc.Name, index: index, params: j.sc.Params, duration: ru.plan.Duration,
+		port: port, dir: dir, cdir: "/results/" + ru.runName + "/" + j.sc.Name,
+		caller: pair[0], callee: pair[1], addr: addr}
+	if j.kill {
+		cs.tone, cs.killAt = true, ru.plan.KillAt
+	}
+	if d := j.dynamic; d != nil {
+		cs.tone, cs.duration, cs.dynamic = true, d.Duration, d
+	}
+	return cs
+}
+
+// collectLeak reads the nodes' leak counters into the scenario and the
+// run's totals.
+func (ru *running) collectLeak(ctx context.Context, sc *Scenario, nodes []string) error {
+	sc.Leak = map[string]leak.Counts{}
+	for _, node := range nodes {
+		c, err := ru.readLeak(ctx, node)
+		if err != nil {
+			return err
+		}
+		sc.Leak[node] = c
+		lp := &ru.rep.Leak
+		lp.LokinetPackets += c.Lokinet.Packets
+		lp.ResolverPackets += c.Resolver.Packets
+		lp.Leaked += c.Leaked.Packets
+	}
+	return nil
+}
+
+// finish runs the negative control, puts the testnet back to its defaults,
+// writes the report and gives the run's verdict: failed calls fail it only
+// with Plan.Strict.
+func (ru *running) finish(ctx context.Context) error {
+	rep, plan := ru.rep, ru.plan
 	if plan.NegativeControl {
-		progress("negative-control", "leaking on purpose under lokicall's uid")
-		if err := r.negativeControl(ctx, &rep.Leak); err != nil {
-			return rep, err
+		ru.progress("negative-control", "leaking on purpose under lokicall's uid")
+		if err := ru.negativeControl(ctx, &rep.Leak); err != nil {
+			return err
 		}
 	}
 	// Back to the defaults for whoever uses the testnet next.
-	if current != nil && *current != DefaultParams {
-		if err := r.Testnet.Up(ctx, DefaultParams); err != nil {
-			r.log().Warn("restoring default parameters", "err", err)
+	if ru.current != nil && *ru.current != DefaultParams {
+		if err := ru.Testnet.Up(ctx, DefaultParams); err != nil {
+			ru.log().Warn("restoring default parameters", "err", err)
 		}
 	}
 	rep.Finished = time.Now()
 	rep.Leak.Passed = rep.Leak.Leaked == 0 && rep.Leak.LokinetPackets > 0 && (!plan.NegativeControl || rep.Leak.ControlFlagged)
 	if err := Write(rep); err != nil {
-		return rep, err
+		return err
 	}
 	switch {
 	case rep.Leak.Leaked > 0:
-		return rep, fmt.Errorf("%w: %d packets", ErrLeak, rep.Leak.Leaked)
+		return fmt.Errorf("%w: %d packets", ErrLeak, rep.Leak.Leaked)
 	case plan.NegativeControl && !rep.Leak.ControlFlagged:
-		return rep, ErrControlMissed
-	case rep.Failed > 0:
-		return rep, fmt.Errorf("%w: %d of the calls", ErrCallFailed, rep.Failed)
+		return ErrControlMissed
+	case rep.Failed > 0 && plan.Strict:
+		return fmt.Errorf("%w: %d of the calls", ErrCallFailed, rep.Failed)
 	}
-	return rep, nil
+	return nil
 }
 
 func (r *Runner) resetLeak(ctx context.Context, nodes []string) error {
@@ -361,7 +432,8 @@ func (r *Runner) lastOutage(ctx context.Context, node string) float64 {
 	return v
 }
 
-func writeJSON(path string, v any) error {
+// WriteJSON writes v to path as indented JSON.
+func WriteJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("runner: %w", err)

@@ -45,8 +45,10 @@ type Gap struct {
 }
 
 // FindGaps returns the stretches of at least minLen where the 20 ms frame
-// RMS of rec falls below frac of its median: where a steady source (a tone)
-// went missing and the receiver concealed or played silence.
+// RMS of rec falls below frac of its 90th percentile: where a steady source
+// (a tone) went missing and the receiver concealed or played silence. (The
+// percentile, not the median, so that a recording silent for most of its
+// length still has the tone's level as its reference.)
 func FindGaps(rec []int16, frac float64, minLen time.Duration) []Gap {
 	const frame = SampleRate / 50
 	var rms []float64
@@ -62,7 +64,7 @@ func FindGaps(rec []int16, frac float64, minLen time.Duration) []Gap {
 	}
 	sorted := append([]float64(nil), rms...)
 	sortFloats(sorted)
-	thr := frac * sorted[len(sorted)/2]
+	thr := frac * sorted[len(sorted)*9/10]
 	var gaps []Gap
 	start := -1
 	flush := func(end int) {

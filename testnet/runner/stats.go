@@ -37,26 +37,6 @@ func Summarize(v []float64) Summary {
 	return Summary{N: len(s), Mean: mean, Min: s[0], P50: q(0.5), P95: q(0.95), Max: s[len(s)-1], StdDev: math.Sqrt(sq / float64(len(s)))}
 }
 
-// EModelMOS is DESIGN.md §7's simplified E-model: one-way delay, jitter in
-// ms, loss in percent.
-func EModelMOS(oneWayMS, jitterMS, lossPercent float64) float64 {
-	el := oneWayMS + 2*jitterMS + 10
-	var r float64
-	if el < 160 {
-		r = 93.2 - el/40
-	} else {
-		r = 93.2 - (el-120)/10
-	}
-	r -= 2.5 * lossPercent
-	switch {
-	case r <= 0:
-		return 1
-	case r >= 100:
-		return 4.5
-	}
-	return math.Max(1, math.Min(4.5, 1+0.035*r+7e-6*r*(r-60)*(100-r)))
-}
-
 // rfcJitter is the RFC 3550 interarrival jitter of a series of delays (ms):
 // the running mean of |ΔD| with gain 1/16, one value per sample.
 func rfcJitter(d []float64) []float64 {

@@ -3,14 +3,19 @@
 //
 //	testnet-runner call      one call alice → bob, results copied out
 //	testnet-runner ci        one 20 s call, the leak proof and its negative control
-//	testnet-runner measure   a loopback baseline, K calls, sweeps, a relay killed mid-call: the full report
+//	testnet-runner measure   a loopback baseline, K calls, sweeps, a relay killed mid-call and
+//	                         Lokinet's dynamics: the full report
+//	testnet-runner stall|trace|outage|daemon-restart|handshake-loss
+//	                         one of the dynamics scenarios alone, with the leak proof
 //	testnet-runner modes     one call per connectivity mode (onion, p2p, relay, fallback)
 //	                         with testnet/compose.public.yaml's STUN/TURN server
 //
 // Results go to testnet/results/<date>-<name>-<params>/ (summary.md, run.json,
-// calls.csv, plots). It exits 0 when every call completed with audio and no
+// calls.csv, interruptions.csv, plots). A call that fails is a result,
+// reported with its cause: the runner exits 0 when the testnet ran and no
 // lokicall packet left outside lokitun0, 3 on a leak, 4 when the negative
-// control was not caught, 1 otherwise.
+// control was not caught, 1 when the testnet could not run or (with
+// -strict, as ci) a call failed.
 package main
 
 import (
@@ -23,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -53,22 +59,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "modes" {
 		return runModes(ctx, args[1:], stdout, stderr)
 	}
-	if len(args) == 0 || (args[0] != "call" && args[0] != "ci" && args[0] != "measure") {
-		fmt.Fprintln(stderr, "usage: testnet-runner call|ci|measure|modes [flags]")
+	commands := append([]string{"call", "ci", "measure"}, runner.DynamicNames...)
+	if len(args) == 0 || !slices.Contains(commands, args[0]) {
+		fmt.Fprintf(stderr, "usage: testnet-runner %s|modes [flags]\n", strings.Join(commands, "|"))
 		return 2
 	}
 	mode := args[0]
 	plan := runner.Plan{Name: mode, Base: runner.DefaultParams, Calls: 1, Duration: 10 * time.Second}
 	var sweeps, defaultSweeps sweepFlags
+	dynamics := ""
 	switch mode {
+	case "call":
 	case "ci":
-		plan.Duration, plan.NegativeControl = 20*time.Second, true
+		plan.Duration, plan.NegativeControl, plan.Strict = 20*time.Second, true, true
 	case "measure":
 		plan.Calls, plan.Duration, plan.SweepCalls, plan.NegativeControl, plan.KillAt = 5, 20*time.Second, 2, true, 8*time.Second
 		plan.Loopback = 3
 		for _, s := range []string{"hops=1,2,3,4", "delay=0ms,30ms", "jitter=10ms", "loss=0.02", "pairs=2,3,4"} {
 			_ = defaultSweeps.Set(s)
 		}
+		dynamics = "all"
+	default: // a dynamics scenario alone
+		plan.NoBase, plan.NegativeControl, dynamics = true, true, mode
 	}
 	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -84,15 +96,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&plan.Base.Concurrent, "concurrent", plan.Base.Concurrent, "base: simultaneous calls alice → bob")
 	fs.IntVar(&plan.Loopback, "loopback", plan.Loopback, "loopback baseline: calls between two lokicall processes on the host, no network (0: none)")
 	lokicall := fs.String("lokicall", "testnet/build/lokicall", "lokicall executable on the host, for the loopback baseline")
+	traces := fs.String("traces", "testnet/traces", "host folder of the trace files the image holds in /traces (for the trace scenario's spikes)")
 	pairsFile := fs.String("pairs-file", "testnet/compose.pairs.yaml", "compose override with the extra node pairs (carol → dave, ...) for -sweep pairs=N")
 	noSweeps := fs.Bool("no-sweeps", false, "drop the default sweeps")
 	fs.Var(&sweeps, "sweep", "vary one parameter: hops=1,2,3,4 | delay=0ms,30ms | jitter=... | loss=... | concurrent=... | pairs=2,3,4 (repeatable)")
 	fs.IntVar(&plan.SweepCalls, "sweep-calls", plan.SweepCalls, "calls per sweep point (0: as -calls)")
 	fs.DurationVar(&plan.KillAt, "kill-at", plan.KillAt, "add a call during which a relay on alice's path is killed this long after audio starts (0: none)")
 	fs.BoolVar(&plan.NegativeControl, "negative-control", plan.NegativeControl, "leak on purpose at the end: the leak proof must catch it")
+	fs.StringVar(&dynamics, "dynamics", dynamics, "Lokinet's dynamics scenarios, one call each: all, none or a list of "+strings.Join(runner.DynamicNames, ","))
+	fs.BoolVar(&plan.Strict, "strict", plan.Strict, "a failed call fails the run (exit 1); without it a failed call is reported with its cause")
 	verbose := fs.Bool("v", false, "log the docker commands")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
+	}
+	dyn, err := runner.ParseDynamics(dynamics, plan.Base)
+	if err != nil {
+		fmt.Fprintln(stderr, "testnet-runner: -dynamics:", err)
+		return 2
+	}
+	plan.Dynamics = dyn
+	if plan.NoBase && len(dyn) == 1 {
+		plan.Duration = dyn[0].Duration // names the run's folder
 	}
 	if !*noSweeps { // the mode's sweeps, then the ones given explicitly
 		sweeps = append(defaultSweeps, sweeps...)
@@ -107,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "testnet-runner:", err)
 		return 1
 	}
-	r.Lokicall = *lokicall
+	r.Lokicall, r.Traces = *lokicall, *traces
 	rep, err := r.Run(ctx, plan)
 	if rep != nil {
 		printSummary(stdout, rep.Dir)

@@ -1,4 +1,4 @@
-package runner
+package modes
 
 import (
 	"net/netip"
@@ -24,8 +24,8 @@ func TestPublicNetFor(t *testing.T) {
 // a fallback whose first public packet precedes the announcement fails.
 func TestModesChecks(t *testing.T) {
 	pub := DefaultPublicNet
-	side := ModesSide{Mode: "relay", LocalCandidate: "relay", RemoteCandidate: "relay", FramesPlayed: 250}
-	sc := &ModesScenario{Caller: side, Callee: side, NFT: map[string]NFTCounts{
+	side := Side{Mode: "relay", LocalCandidate: "relay", RemoteCandidate: "relay", FramesPlayed: 250}
+	sc := &Scenario{Caller: side, Callee: side, NFT: map[string]NFTCounts{
 		"bob":   {From: map[string]NFTCount{pub.TURN: {Packets: 270}, pub.Alice: {Packets: 1}}},
 		"alice": {From: map[string]NFTCount{pub.TURN: {Packets: 270}}},
 	}}
@@ -36,19 +36,19 @@ func TestModesChecks(t *testing.T) {
 
 	t0 := time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC)
 	side.Fallback, side.Exposure = t0, t0.Add(time.Millisecond)
-	sc = &ModesScenario{Caller: side, Callee: side,
+	sc = &Scenario{Caller: side, Callee: side,
 		TURN: TURNCounts{Server: map[string]*TURNSource{pub.Alice: {First: t0, Packets: 3}}},
 		NFT:  map[string]NFTCounts{"alice": {DroppedUDPIface: &NFTCount{Packets: 9}}}}
 	checkFallback(sc, pub)
 	if failed := failedChecks(sc); len(failed) != 1 || !strings.HasPrefix(failed[0], "announced before") {
 		t.Fatalf("failed checks %v", failed)
 	}
-	if !strings.Contains(modesSummary(&ModesReport{Plan: ModesPlan{Public: pub}, Scenarios: []*ModesScenario{sc}}), "**FAIL**") {
+	if !strings.Contains(summary(&Report{Plan: Plan{Public: pub}, Scenarios: []*Scenario{sc}}), "**FAIL**") {
 		t.Fatal("summary does not show the failure")
 	}
 }
 
-func failedChecks(sc *ModesScenario) []string {
+func failedChecks(sc *Scenario) []string {
 	var out []string
 	for _, c := range sc.Checks {
 		if !c.Passed {

@@ -1,4 +1,4 @@
-package runner
+package modes
 
 import (
 	"fmt"
@@ -6,13 +6,13 @@ import (
 	"time"
 )
 
-func (sc *ModesScenario) check(name string, ok bool, format string, args ...any) {
-	sc.Checks = append(sc.Checks, ModesCheck{Name: name, Passed: ok, Detail: fmt.Sprintf(format, args...)})
+func (sc *Scenario) check(name string, ok bool, format string, args ...any) {
+	sc.Checks = append(sc.Checks, Check{Name: name, Passed: ok, Detail: fmt.Sprintf(format, args...)})
 }
 
 // checkCompleted: both sides exited 0, heard audio, and the caller's stats
 // name the mode.
-func checkCompleted(sc *ModesScenario, mode string) {
+func checkCompleted(sc *Scenario, mode string) {
 	c, e := sc.Caller, sc.Callee
 	sc.check("call completed", c.Exit == 0 && e.Exit == 0 && c.FramesPlayed > 0 && e.FramesPlayed > 0,
 		"exit caller %d (%s) callee %d (%s); frames played caller %d callee %d", c.Exit, c.Reason, e.Exit, e.Reason, c.FramesPlayed, e.FramesPlayed)
@@ -20,7 +20,7 @@ func checkCompleted(sc *ModesScenario, mode string) {
 }
 
 // checkNothingPublic: a node (in onion mode) sent nothing outside Lokinet.
-func checkNothingPublic(sc *ModesScenario, pub PublicNet, node, ip string) {
+func checkNothingPublic(sc *Scenario, pub PublicNet, node, ip string) {
 	n, _ := sc.TURN.from(ip)
 	l, nft := sc.Leak[node], sc.NFT[node]
 	sc.check(node+": no public packet", n == 0 && l.Leaked.Packets == 0 && nft.To[pub.Prefix].Packets == 0 && l.Lokinet.Packets > 0,
@@ -30,7 +30,7 @@ func checkNothingPublic(sc *ModesScenario, pub PublicNet, node, ip string) {
 
 // checkSources: the turn server heard from nobody but alice, bob and its
 // own relay ports.
-func checkSources(sc *ModesScenario, pub PublicNet) {
+func checkSources(sc *Scenario, pub PublicNet) {
 	var other []string
 	for _, m := range []map[string]*TURNSource{sc.TURN.Server, sc.TURN.Relay} {
 		for ip, s := range m {
@@ -42,7 +42,7 @@ func checkSources(sc *ModesScenario, pub PublicNet) {
 	sc.check("turn server: no other source", len(other) == 0, "other sources: %v", other)
 }
 
-func checkOnion(sc *ModesScenario, pub PublicNet) {
+func checkOnion(sc *Scenario, pub PublicNet) {
 	checkCompleted(sc, "onion")
 	sc.check("turn server untouched", sc.TURN.total() == 0, "turn server received %d packets in all", sc.TURN.total())
 	checkNothingPublic(sc, pub, "alice", pub.Alice)
@@ -51,7 +51,7 @@ func checkOnion(sc *ModesScenario, pub PublicNet) {
 
 func direct(t string) bool { return t == "host" || t == "srflx" }
 
-func checkP2P(sc *ModesScenario, pub PublicNet) {
+func checkP2P(sc *Scenario, pub PublicNet) {
 	checkCompleted(sc, "p2p")
 	c, e := sc.Caller, sc.Callee
 	sc.check("pair host or srflx", direct(c.LocalCandidate) && direct(c.RemoteCandidate) && direct(e.LocalCandidate) && direct(e.RemoteCandidate),
@@ -62,7 +62,7 @@ func checkP2P(sc *ModesScenario, pub PublicNet) {
 		b, pub.Alice, a, pub.Bob, dropped(sc.NFT["alice"].DroppedNet), dropped(sc.NFT["bob"].DroppedNet))
 }
 
-func checkRelay(sc *ModesScenario, pub PublicNet) {
+func checkRelay(sc *Scenario, pub PublicNet) {
 	checkCompleted(sc, "relay")
 	c, e := sc.Caller, sc.Callee
 	sc.check("pair relay-to-relay", c.LocalCandidate == "relay" && c.RemoteCandidate == "relay" && e.LocalCandidate == "relay" && e.RemoteCandidate == "relay",
@@ -76,7 +76,7 @@ func checkRelay(sc *ModesScenario, pub PublicNet) {
 		pub.Bob, an.From[pub.Bob].Packets, pub.BobUnderlay, an.From[pub.BobUnderlay].Packets, an.From[pub.TURN].Packets)
 }
 
-func checkFallback(sc *ModesScenario, pub PublicNet) {
+func checkFallback(sc *Scenario, pub PublicNet) {
 	c := sc.Caller
 	sc.check("call completed", c.Exit == 0 && sc.Callee.Exit == 0 && c.FramesPlayed > 0 && sc.Callee.FramesPlayed > 0,
 		"exit caller %d (%s) callee %d (%s); frames played caller %d callee %d", c.Exit, c.Reason, sc.Callee.Exit, sc.Callee.Reason, c.FramesPlayed, sc.Callee.FramesPlayed)
@@ -87,14 +87,14 @@ func checkFallback(sc *ModesScenario, pub PublicNet) {
 	n, first := sc.TURN.from(pub.Alice)
 	ok := !c.Fallback.IsZero() && !c.Exposure.IsZero() && n > 0 && !c.Fallback.After(c.Exposure) && c.Exposure.Before(first)
 	if ok {
-		sc.AnnouncementLeadMS = ms(first.Sub(c.Exposure))
+		sc.AnnouncementLeadMS = float64(first.Sub(c.Exposure)) / float64(time.Millisecond)
 	}
 	sc.check("announced before the first public packet", ok,
 		"fallback event %s, ip-exposure event %s, turn server's first packet from %s %s (%d packets): lead %.1f ms",
-		stamp(c.Fallback), stamp(c.Exposure), pub.Alice, stamp(first), n, ms(first.Sub(c.Exposure)))
+		stamp(c.Fallback), stamp(c.Exposure), pub.Alice, stamp(first), n, float64(first.Sub(c.Exposure))/float64(time.Millisecond))
 }
 
-func checkNoFallback(sc *ModesScenario, pub PublicNet) {
+func checkNoFallback(sc *Scenario, pub PublicNet) {
 	c := sc.Caller
 	sc.check("ends with media failed", c.Exit == 8 && c.Reason != "", "caller exit %d, reason %q, error %q", c.Exit, c.Reason, c.Error)
 	sc.check("no announcement", c.Exposure.IsZero() && c.Fallback.IsZero() && !slices.Contains([]string{"p2p", "relay"}, c.Mode),

@@ -1,25 +1,43 @@
-package runner
+package modes
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/lokicall/lokicall/internal/exitstatus"
 	"github.com/lokicall/lokicall/testnet/leak"
+	"github.com/lokicall/lokicall/testnet/runner"
 )
 
-// ErrModes reports a modes scenario whose checks failed.
-var ErrModes = errors.New("runner: modes scenario failed")
+// Runner runs the modes scenarios on a testnet with the public network.
+type Runner struct {
+	Testnet *runner.Testnet
+	// Results is the host folder bind-mounted at /results in the nodes.
+	Results string
+	// Progress, if set, is called before every step.
+	Progress func(runner.Progress)
+	// Logger; none if nil.
+	Logger *slog.Logger
+}
+
+func (r *Runner) log() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
+}
+
+// ErrFailed reports a modes scenario whose checks failed.
+var ErrFailed = errors.New("modes: modes scenario failed")
 
 // PublicNet is the "public" network of testnet/compose.public.yaml: a
 // STUN/TURN server (lokinet-emu turn) that alice and bob reach on their
@@ -49,15 +67,15 @@ var DefaultPublicNet = PublicNet{
 	Port: 3478, Users: map[string]string{"alice": "alice-secret", "bob": "bob-secret"},
 }
 
-// DefaultModesDuration is the audio of each modes call.
-const DefaultModesDuration = 5 * time.Second
+// DefaultDuration is the audio of each modes call.
+const DefaultDuration = 5 * time.Second
 
 // PublicNetFor is DefaultPublicNet moved to other subnets (for a compose
 // file with remapped networks): the same host numbers (.2 for the TURN
 // server, .101 alice, .102 bob) in the given IPv4 /24s.
 func PublicNetFor(underlay, public netip.Prefix) (PublicNet, error) {
 	if !underlay.Addr().Is4() || !public.Addr().Is4() || underlay.Bits() != 24 || public.Bits() != 24 {
-		return PublicNet{}, fmt.Errorf("runner: want two IPv4 /24 networks, got %v and %v", underlay, public)
+		return PublicNet{}, fmt.Errorf("modes: want two IPv4 /24 networks, got %v and %v", underlay, public)
 	}
 	host := func(p netip.Prefix, n byte) string {
 		a := p.Masked().Addr().As4()
@@ -70,8 +88,8 @@ func PublicNetFor(underlay, public netip.Prefix) (PublicNet, error) {
 	return pub, nil
 }
 
-// ModesPlan is what `testnet-runner modes` does.
-type ModesPlan struct {
+// Plan is what `testnet-runner modes` does.
+type Plan struct {
 	// Duration of each call's audio.
 	Duration time.Duration `json:"duration"`
 	Public   PublicNet     `json:"public"`
@@ -80,15 +98,15 @@ type ModesPlan struct {
 	Only []string `json:"only,omitempty"`
 }
 
-// ModesCheck is one verdict of a scenario.
-type ModesCheck struct {
+// Check is one verdict of a scenario.
+type Check struct {
 	Name   string `json:"name"`
 	Passed bool   `json:"passed"`
 	Detail string `json:"detail"`
 }
 
-// ModesSide is what one lokicall process of a modes scenario reported.
-type ModesSide struct {
+// Side is what one lokicall process of a modes scenario reported.
+type Side struct {
 	Args   []string `json:"args"`
 	Config string   `json:"config,omitempty"` // LOKICALL_CONFIG, inside the container
 	Exit   int      `json:"exit"`
@@ -168,55 +186,55 @@ type NFTCounts struct {
 	DroppedNet      *NFTCount           `json:"dropped_net,omitempty"`
 }
 
-// ModesScenario is one scenario's setup and result.
-type ModesScenario struct {
+// Scenario is one scenario's setup and result.
+type Scenario struct {
 	Name        string                 `json:"name"`
 	Description string                 `json:"description"`
 	Start       time.Time              `json:"start"`
-	Caller      ModesSide              `json:"caller"`
-	Callee      ModesSide              `json:"callee"`
+	Caller      Side                   `json:"caller"`
+	Callee      Side                   `json:"callee"`
 	TURN        TURNCounts             `json:"turn"`
 	NFT         map[string]NFTCounts   `json:"nft"`
 	Leak        map[string]leak.Counts `json:"leak"`
 	// AnnouncementLeadMS: the caller's fallback announcement (ip-exposure
 	// event) before the turn server's first packet from alice, in ms.
-	AnnouncementLeadMS float64      `json:"announcement_lead_ms,omitempty"`
-	Checks             []ModesCheck `json:"checks"`
-	Passed             bool         `json:"passed"`
-	Error              string       `json:"error,omitempty"`
+	AnnouncementLeadMS float64 `json:"announcement_lead_ms,omitempty"`
+	Checks             []Check `json:"checks"`
+	Passed             bool    `json:"passed"`
+	Error              string  `json:"error,omitempty"`
 }
 
-// ModesReport is the result of a modes run.
-type ModesReport struct {
-	Plan      ModesPlan        `json:"plan"`
-	Dir       string           `json:"dir"`
-	Started   time.Time        `json:"started"`
-	Finished  time.Time        `json:"finished"`
-	UID       int              `json:"uid"`
-	Scenarios []*ModesScenario `json:"scenarios"`
-	Passed    bool             `json:"passed"`
+// Report is the result of a modes run.
+type Report struct {
+	Plan      Plan        `json:"plan"`
+	Dir       string      `json:"dir"`
+	Started   time.Time   `json:"started"`
+	Finished  time.Time   `json:"finished"`
+	UID       int         `json:"uid"`
+	Scenarios []*Scenario `json:"scenarios"`
+	Passed    bool        `json:"passed"`
 }
 
-// modesSpec is one scenario to run.
-type modesSpec struct {
+// spec is one scenario to run.
+type spec struct {
 	name, desc string
 	callerArgs []string
 	calleeArgs []string
 	callerCfg  bool // LOKICALL_CONFIG with the servers, for the caller
 	calleeCfg  bool
 	dropOnion  bool // drop lokicall's UDP on alice's lokitun0
-	check      func(*ModesScenario, PublicNet)
+	check      func(*Scenario, PublicNet)
 }
 
-// modesScenarios are the scenarios of issue 5, in order.
-func modesScenarios(pub PublicNet) []modesSpec {
+// scenarios are the modes scenarios, in order.
+func scenarios(pub PublicNet) []spec {
 	srv := fmt.Sprintf("%s:%d", pub.TURN, pub.Port)
 	stun := "stun:" + srv
 	turnURL := "turn:" + srv + "?transport=udp"
 	servers := func(user string) []string {
 		return []string{"--stun", stun, "--turn", turnURL, "--turn-username", user, "--turn-credential", pub.Users[user]}
 	}
-	return []modesSpec{
+	return []spec{
 		{
 			name:      "onion",
 			desc:      "default mode, STUN and TURN servers in both config files (LOKICALL_CONFIG): nothing may reach them",
@@ -255,30 +273,30 @@ func modesScenarios(pub PublicNet) []modesSpec {
 	}
 }
 
-// RunModes runs the modes scenarios of issue 5 on the testnet with the
+// Run runs the modes scenarios (one call per connectivity mode) on the testnet with the
 // public network (testnet/compose.public.yaml: Testnet.Compose must name
 // it) and writes modes.json and summary.md under
-// r.Results/<date>-modes/. It returns an error wrapping ErrModes if a
+// r.Results/<date>-modes/. It returns an error wrapping ErrFailed if a
 // scenario failed a check.
-func (r *Runner) RunModes(ctx context.Context, plan ModesPlan) (*ModesReport, error) {
+func (r *Runner) Run(ctx context.Context, plan Plan) (*Report, error) {
 	if plan.Duration <= 0 {
-		plan.Duration = DefaultModesDuration
+		plan.Duration = DefaultDuration
 	}
 	if plan.Public.TURN == "" {
 		plan.Public = DefaultPublicNet
 	}
 	start := time.Now()
 	runName := start.Format("2006-01-02T150405") + "-modes"
-	rep := &ModesReport{Plan: plan, Dir: filepath.Join(r.Results, runName), Started: start, UID: r.Testnet.UID}
+	rep := &Report{Plan: plan, Dir: filepath.Join(r.Results, runName), Started: start, UID: r.Testnet.UID}
 	if err := os.MkdirAll(rep.Dir, 0o777); err != nil {
-		return nil, fmt.Errorf("runner: %w", err)
+		return nil, fmt.Errorf("modes: %w", err)
 	}
 	_ = os.Chmod(rep.Dir, 0o777) // lokicall writes here as its own uid
 	cdir := "/results/" + runName
 
-	specs := modesScenarios(plan.Public)
+	specs := scenarios(plan.Public)
 	if len(plan.Only) > 0 {
-		var keep []modesSpec
+		var keep []spec
 		for _, s := range specs {
 			for _, o := range plan.Only {
 				if s.name == o {
@@ -291,11 +309,11 @@ func (r *Runner) RunModes(ctx context.Context, plan ModesPlan) (*ModesReport, er
 	total := len(specs) + 1
 	progress := func(step int, sc, what string) {
 		if r.Progress != nil {
-			r.Progress(Progress{Step: step, Total: total, Scenario: sc, What: what, Elapsed: time.Since(start)})
+			r.Progress(runner.Progress{Step: step, Total: total, Scenario: sc, What: what, Elapsed: time.Since(start)})
 		}
 	}
 	progress(1, "setup", "starting the testnet with the public network")
-	if err := r.modesUp(ctx); err != nil {
+	if err := r.up(ctx); err != nil {
 		return rep, err
 	}
 	bob, err := r.Testnet.Whoami(ctx, "bob")
@@ -303,17 +321,17 @@ func (r *Runner) RunModes(ctx context.Context, plan ModesPlan) (*ModesReport, er
 		return rep, err
 	}
 	for _, who := range []string{"alice", "bob"} {
-		if err := writeModesConfig(filepath.Join(rep.Dir, who+".toml"), plan.Public, who); err != nil {
+		if err := writeConfig(filepath.Join(rep.Dir, who+".toml"), plan.Public, who); err != nil {
 			return rep, err
 		}
 	}
-	defer r.removeModesTables(context.WithoutCancel(ctx))
+	defer r.removeTables(context.WithoutCancel(ctx))
 
 	for i, s := range specs {
 		progress(i+2, s.name, s.desc)
-		sc := r.runModesScenario(ctx, s, plan, rep.Dir, cdir, bob, 7790+i)
+		sc := r.runScenario(ctx, s, plan, rep.Dir, cdir, bob, 7790+i)
 		rep.Scenarios = append(rep.Scenarios, sc)
-		if err := writeJSON(filepath.Join(rep.Dir, s.name, "scenario.json"), sc); err != nil {
+		if err := runner.WriteJSON(filepath.Join(rep.Dir, s.name, "scenario.json"), sc); err != nil {
 			return rep, err
 		}
 		if ctx.Err() != nil {
@@ -329,29 +347,28 @@ func (r *Runner) RunModes(ctx context.Context, plan ModesPlan) (*ModesReport, er
 			failed = append(failed, sc.Name)
 		}
 	}
-	if err := writeJSON(filepath.Join(rep.Dir, "modes.json"), rep); err != nil {
+	if err := runner.WriteJSON(filepath.Join(rep.Dir, "modes.json"), rep); err != nil {
 		return rep, err
 	}
-	if err := os.WriteFile(filepath.Join(rep.Dir, "summary.md"), []byte(modesSummary(rep)), 0o644); err != nil {
-		return rep, fmt.Errorf("runner: %w", err)
+	if err := os.WriteFile(filepath.Join(rep.Dir, "summary.md"), []byte(summary(rep)), 0o644); err != nil {
+		return rep, fmt.Errorf("modes: %w", err)
 	}
 	if !rep.Passed {
-		return rep, fmt.Errorf("%w: %s", ErrModes, strings.Join(failed, ", "))
+		return rep, fmt.Errorf("%w: %s", ErrFailed, strings.Join(failed, ", "))
 	}
 	return rep, nil
 }
 
-// modesUp starts the services (compose up -d: idempotent) and waits for
+// up starts the services (compose up -d: idempotent) and waits for
 // both nodes' paths and the turn server.
-func (r *Runner) modesUp(ctx context.Context) error {
-	env := append(DefaultParams.Env(), fmt.Sprintf("LOKICALL_UID=%d", r.Testnet.UID))
-	if _, err := r.Testnet.run(ctx, env, append(r.Testnet.compose(), "up", "-d")...); err != nil {
+func (r *Runner) up(ctx context.Context) error {
+	env := append(runner.DefaultParams.Env(), fmt.Sprintf("LOKICALL_UID=%d", r.Testnet.UID))
+	if err := r.Testnet.ComposeUp(ctx, env); err != nil {
 		return err
 	}
-	r.Testnet.ids = nil
 	for _, n := range []string{"alice", "bob"} {
 		if _, err := r.Testnet.Exec(ctx, n, false, nil, nil, "/lokinet-emu", "wait", "-timeout", "90s"); err != nil {
-			return fmt.Errorf("%w: %s has no path: %w", ErrTestnet, n, err)
+			return fmt.Errorf("%w: %s has no path: %w", runner.ErrTestnet, n, err)
 		}
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -361,7 +378,7 @@ func (r *Runner) modesUp(ctx context.Context) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: the turn service does not answer (is testnet/compose.public.yaml in -compose?): %w", ErrTestnet, err)
+			return fmt.Errorf("%w: the turn service does not answer (is testnet/compose.public.yaml in -compose?): %w", runner.ErrTestnet, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -371,15 +388,15 @@ func (r *Runner) modesUp(ctx context.Context) error {
 	}
 }
 
-// writeModesConfig writes a lokicall config file with the public STUN and
+// writeConfig writes a lokicall config file with the public STUN and
 // TURN servers in [privacy] (and nothing else: the mode stays onion).
-func writeModesConfig(path string, pub PublicNet, user string) error {
+func writeConfig(path string, pub PublicNet, user string) error {
 	srv := fmt.Sprintf("%s:%d", pub.TURN, pub.Port)
 	cfg := fmt.Sprintf("# written by testnet-runner modes: servers configured, mode left at its default\n"+
 		"[privacy]\nstun = [%q]\nturn = [%q]\nturn_username = %q\nturn_credential = %q\n",
 		"stun:"+srv, "turn:"+srv+"?transport=udp", user, pub.Users[user])
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		return fmt.Errorf("runner: %w", err)
+		return fmt.Errorf("modes: %w", err)
 	}
 	_ = os.Chmod(path, 0o644)
 	return nil
@@ -406,14 +423,14 @@ func nftArgs(pub PublicNet, node string, dropOnion bool) []string {
 	return args
 }
 
-func (r *Runner) runModesScenario(ctx context.Context, s modesSpec, plan ModesPlan, runDir, runCDir, bob string, port int) *ModesScenario {
-	sc := &ModesScenario{Name: s.name, Description: s.desc, Start: time.Now(),
+func (r *Runner) runScenario(ctx context.Context, s spec, plan Plan, runDir, runCDir, bob string, port int) *Scenario {
+	sc := &Scenario{Name: s.name, Description: s.desc, Start: time.Now(),
 		NFT: map[string]NFTCounts{}, Leak: map[string]leak.Counts{}}
 	dir := filepath.Join(runDir, s.name)
 	cdir := runCDir + "/" + s.name
-	fail := func(err error) *ModesScenario {
+	fail := func(err error) *Scenario {
 		sc.Error = err.Error()
-		sc.Checks = append(sc.Checks, ModesCheck{Name: "scenario ran", Detail: sc.Error})
+		sc.Checks = append(sc.Checks, Check{Name: "scenario ran", Detail: sc.Error})
 		return sc
 	}
 	if err := os.MkdirAll(dir, 0o777); err != nil {
@@ -448,7 +465,7 @@ func (r *Runner) runModesScenario(ctx context.Context, s modesSpec, plan ModesPl
 		"--in", "tone:660", "--out", "null", "--json", "--log-level", "debug"}, s.calleeArgs...)
 	sc.Caller.Args = append([]string{"/lokicall", "call", fmt.Sprintf("%s:%d", bob, port),
 		"--in", "tone:440", "--out", "null", "--duration", plan.Duration.String(), "--json", "--log-level", "debug"}, s.callerArgs...)
-	if err := r.modesCall(ctx, sc, dir, cdir, calleeEnv, callerEnv); err != nil {
+	if err := r.call(ctx, sc, dir, cdir, calleeEnv, callerEnv); err != nil {
 		return fail(err)
 	}
 
@@ -458,7 +475,7 @@ func (r *Runner) runModesScenario(ctx context.Context, s modesSpec, plan ModesPl
 		return fail(err)
 	}
 	if err := json.Unmarshal([]byte(out), &sc.TURN); err != nil {
-		return fail(fmt.Errorf("%w: turnstats: %w", ErrTestnet, err))
+		return fail(fmt.Errorf("%w: turnstats: %w", runner.ErrTestnet, err))
 	}
 	for _, node := range []string{"alice", "bob"} {
 		out, err := r.Testnet.Exec(ctx, node, false, nil, nil, "/lokinet-emu", "nftcount")
@@ -467,7 +484,7 @@ func (r *Runner) runModesScenario(ctx context.Context, s modesSpec, plan ModesPl
 		}
 		var n NFTCounts
 		if err := json.Unmarshal([]byte(out), &n); err != nil {
-			return fail(fmt.Errorf("%w: nftcount on %s: %w", ErrTestnet, node, err))
+			return fail(fmt.Errorf("%w: nftcount on %s: %w", runner.ErrTestnet, node, err))
 		}
 		sc.NFT[node] = n
 		out, err = r.Testnet.Exec(ctx, node, false, nil, nil, "/lokinet-emu", "leakcheck", "-uid", uid)
@@ -476,7 +493,7 @@ func (r *Runner) runModesScenario(ctx context.Context, s modesSpec, plan ModesPl
 		}
 		var c leak.Counts
 		if err := json.Unmarshal([]byte(out), &c); err != nil {
-			return fail(fmt.Errorf("%w: leakcheck on %s: %w", ErrTestnet, node, err))
+			return fail(fmt.Errorf("%w: leakcheck on %s: %w", runner.ErrTestnet, node, err))
 		}
 		sc.Leak[node] = c
 	}
@@ -495,8 +512,8 @@ func (r *Runner) runModesScenario(ctx context.Context, s modesSpec, plan ModesPl
 	return sc
 }
 
-// removeModesTables deletes the nftcount tables (and the drop rules).
-func (r *Runner) removeModesTables(ctx context.Context) {
+// removeTables deletes the nftcount tables (and the drop rules).
+func (r *Runner) removeTables(ctx context.Context) {
 	for _, node := range []string{"alice", "bob"} {
 		if _, err := r.Testnet.Exec(ctx, node, false, nil, nil, "/lokinet-emu", "nftcount", "-remove"); err != nil {
 			r.log().Warn("removing the modes counters", "node", node, "err", err)
@@ -504,16 +521,16 @@ func (r *Runner) removeModesTables(ctx context.Context) {
 	}
 }
 
-// modesCall runs the callee, waits for it to listen, runs the caller and
+// call runs the callee, waits for it to listen, runs the caller and
 // parses both sides' events.
-func (r *Runner) modesCall(ctx context.Context, sc *ModesScenario, dir, _ string, calleeEnv, callerEnv []string) error {
+func (r *Runner) call(ctx context.Context, sc *Scenario, dir, _ string, calleeEnv, callerEnv []string) error {
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	files := map[string]*os.File{}
 	for _, n := range []string{"callee.jsonl", "callee.log", "caller.jsonl", "caller.log"} {
 		f, err := os.Create(filepath.Join(dir, n))
 		if err != nil {
-			return fmt.Errorf("runner: %w", err)
+			return fmt.Errorf("modes: %w", err)
 		}
 		defer f.Close()
 		files[n] = f
@@ -521,16 +538,16 @@ func (r *Runner) modesCall(ctx context.Context, sc *ModesScenario, dir, _ string
 	calleeDone := make(chan error, 1)
 	calleeExited := make(chan struct{})
 	go func() {
-		err := r.execEnv(cctx, "bob", calleeEnv, files["callee.jsonl"], files["callee.log"], sc.Callee.Args...)
+		err := r.Testnet.ExecEnv(cctx, "bob", calleeEnv, files["callee.jsonl"], files["callee.log"], sc.Callee.Args...)
 		close(calleeExited)
 		calleeDone <- err
 	}()
-	if !modesWaitFor(calleeExited, filepath.Join(dir, "callee.jsonl"), `"event":"listening"`, 30*time.Second) {
+	if !runner.WaitForLine(calleeExited, filepath.Join(dir, "callee.jsonl"), []byte(`"event":"listening"`), 30*time.Second) {
 		cancel()
 		err := <-calleeDone
 		return fmt.Errorf("callee never listened: %v", err)
 	}
-	callerErr := r.execEnv(cctx, "alice", callerEnv, files["caller.jsonl"], files["caller.log"], sc.Caller.Args...)
+	callerErr := r.Testnet.ExecEnv(cctx, "alice", callerEnv, files["caller.jsonl"], files["caller.log"], sc.Caller.Args...)
 	var calleeErr error
 	select {
 	case calleeErr = <-calleeDone:
@@ -538,68 +555,15 @@ func (r *Runner) modesCall(ctx context.Context, sc *ModesScenario, dir, _ string
 		cancel()
 		calleeErr = <-calleeDone
 	}
-	parseModesSide(&sc.Caller, filepath.Join(dir, "caller.jsonl"))
-	parseModesSide(&sc.Callee, filepath.Join(dir, "callee.jsonl"))
-	sc.Caller.Exit, sc.Callee.Exit = modesExit(callerErr), modesExit(calleeErr)
+	parseSide(&sc.Caller, filepath.Join(dir, "caller.jsonl"))
+	parseSide(&sc.Callee, filepath.Join(dir, "callee.jsonl"))
+	sc.Caller.Exit, sc.Callee.Exit = exitstatus.Of(callerErr), exitstatus.Of(calleeErr)
 	return nil
 }
 
-// execEnv runs args as lokicall's uid in a service's container with extra
-// environment, streaming stdout and stderr.
-func (r *Runner) execEnv(ctx context.Context, service string, env []string, stdout, stderr io.Writer, args ...string) error {
-	id, err := r.Testnet.ID(ctx, service)
-	if err != nil {
-		return err
-	}
-	cmdline := []string{"exec", "-u", fmt.Sprintf("%d:%d", r.Testnet.UID, r.Testnet.UID)}
-	for _, e := range env {
-		cmdline = append(cmdline, "-e", e)
-	}
-	cmdline = append(append(cmdline, id), args...)
-	r.log().Debug("exec", "cmd", cmdline)
-	cmd := exec.CommandContext(ctx, r.Testnet.docker(), cmdline...)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s %s: %w", service, args[0], err)
-	}
-	return nil
-}
-
-func modesExit(err error) int {
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.ExitCode()
-	}
-	return -1
-}
-
-// modesWaitFor polls path until it contains substr, done closes or the
-// timeout passes.
-func modesWaitFor(done <-chan struct{}, path, substr string, timeout time.Duration) bool {
-	deadline := time.After(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte(substr)) {
-			return true
-		}
-		select {
-		case <-done:
-			return false
-		case <-deadline:
-			return false
-		case <-tick.C:
-		}
-	}
-}
-
-// parseModesSide fills s from a lokicall process's JSON events.
-func parseModesSide(s *ModesSide, path string) {
-	side, err := readSide(path)
+// parseSide fills s from a lokicall process's JSON events.
+func parseSide(s *Side, path string) {
+	side, err := runner.ReadSide(path)
 	s.States = side.States
 	if err != nil {
 		s.Error = err.Error()

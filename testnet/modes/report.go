@@ -1,12 +1,12 @@
-package runner
+package modes
 
 import (
 	"fmt"
 	"strings"
 )
 
-// modesSummary is the Markdown summary of a modes run.
-func modesSummary(rep *ModesReport) string {
+// summary is the Markdown summary of a modes run.
+func summary(rep *Report) string {
 	var b strings.Builder
 	verdict := "PASSED"
 	if !rep.Passed {
@@ -53,7 +53,7 @@ func modesSummary(rep *ModesReport) string {
 	return b.String()
 }
 
-func pair(s ModesSide) string {
+func pair(s Side) string {
 	if s.LocalCandidate == "" && s.RemoteCandidate == "" {
 		return ""
 	}
