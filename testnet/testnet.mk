@@ -58,7 +58,7 @@ testnet-measure: testnet-runner
 
 ## testnet-ci: up, one 20 s call + leak proof + negative control, down; non-zero on a leak or a failed call
 testnet-ci: testnet-up testnet-runner
-	$(TESTNET_RUNNER) ci $(TESTNET_RUNNER_FLAGS); rc=$$?; $(TESTNET_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc
+	$(TESTNET_RUNNER) ci $(TESTNET_RUNNER_FLAGS); rc=$$?; $(TESTNET_COMPOSE) down --remove-orphans -v >/dev/null 2>&1; exit $$rc
 
 testnet-logs:
 	$(TESTNET_COMPOSE) logs --tail=50
@@ -79,4 +79,26 @@ TESTNET_MODES_FLAGS ?=
 ## without consent), down; non-zero on any failed check (~2 min)
 testnet-modes: testnet-build testnet-runner
 	$(TESTNET_RUNNER) modes -compose "$(TESTNET_PUBLIC_COMPOSE)" -results $(TESTNET_DIR)/results $(TESTNET_MODES_FLAGS); \
-		rc=$$?; $(TESTNET_PUBLIC_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc
+		rc=$$?; $(TESTNET_PUBLIC_COMPOSE) down --remove-orphans -v >/dev/null 2>&1; exit $$rc
+
+# The soak: its own compose project and underlay (TESTNET_SOAK_NET), so it
+# runs beside a testnet already up; taken down at the end.
+SOAK_DURATION ?= 1h
+# Empty: min(10m, SOAK_DURATION/4), so that even a short soak sees paths expire.
+PATH_LIFETIME ?=
+TESTNET_SOAK_PROJECT ?= lokicall-soak
+TESTNET_SOAK_NET ?= 10.89.7
+TESTNET_SOAK_COMPOSE ?= $(subst -p $(TESTNET_PROJECT) ,-p $(TESTNET_SOAK_PROJECT) ,$(TESTNET_COMPOSE))
+# Extra flags, e.g. TESTNET_SOAK_FLAGS="-kill-at 5m -restart-at -1s" (testnet-runner soak -h)
+TESTNET_SOAK_FLAGS ?=
+
+.PHONY: testnet-soak
+
+## testnet-soak: one call of SOAK_DURATION (1h) with session swaps, path expiry (PATH_LIFETIME), a relay
+## kill and a daemon restart; both lokicall processes' RSS, CPU and goroutines every 10 s, plotted with
+## jitter-buffer delay and m2e and tested for flatness; non-zero on a failed call or a leak
+testnet-soak: testnet-build testnet-runner
+	export TESTNET_NET=$(TESTNET_SOAK_NET) TESTNET_IMAGE=$(TESTNET_IMAGE); \
+	$(TESTNET_RUNNER) soak -compose "$(TESTNET_SOAK_COMPOSE)" -results $(TESTNET_DIR)/results -duration $(SOAK_DURATION) \
+		$(if $(PATH_LIFETIME),-path-lifetime $(PATH_LIFETIME)) $(TESTNET_SOAK_FLAGS); \
+		rc=$$?; $(TESTNET_SOAK_COMPOSE) down --remove-orphans -v >/dev/null 2>&1; exit $$rc

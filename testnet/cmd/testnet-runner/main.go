@@ -6,6 +6,8 @@
 //	testnet-runner measure   a loopback baseline, K calls, sweeps, a relay killed mid-call: the full report
 //	testnet-runner modes     one call per connectivity mode (onion, p2p, relay, fallback)
 //	                         with testnet/compose.public.yaml's STUN/TURN server
+//	testnet-runner soak      one long call through swaps, path expiry, a relay kill and a
+//	                         daemon restart; lokicall's memory, CPU and goroutines over time
 //
 // Results go to testnet/results/<date>-<name>-<params>/ (summary.md, run.json,
 // calls.csv, plots). It exits 0 when every call completed with audio and no
@@ -53,8 +55,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "modes" {
 		return runModes(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "soak" {
+		return runSoak(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "call" && args[0] != "ci" && args[0] != "measure") {
-		fmt.Fprintln(stderr, "usage: testnet-runner call|ci|measure|modes [flags]")
+		fmt.Fprintln(stderr, "usage: testnet-runner call|ci|measure|modes|soak [flags]")
 		return 2
 	}
 	mode := args[0]
