@@ -102,3 +102,43 @@ testnet-soak: testnet-build testnet-runner
 	$(TESTNET_RUNNER) soak -compose "$(TESTNET_SOAK_COMPOSE)" -results $(TESTNET_DIR)/results -duration $(SOAK_DURATION) \
 		$(if $(PATH_LIFETIME),-path-lifetime $(PATH_LIFETIME)) $(TESTNET_SOAK_FLAGS); \
 		rc=$$?; $(TESTNET_SOAK_COMPOSE) down --remove-orphans -v >/dev/null 2>&1; exit $$rc
+
+# Beyond one machine: the relays and the directory as a Docker Swarm stack
+# (testnet/swarm/stack.yaml) on an attachable overlay network, alice and bob
+# as plain containers on it (testnet/swarm/nodes.yaml). Needs a swarm
+# (docker swarm init; more machines join with its token).
+SWARM_STACK ?= lokicall-swarm
+SWARM_RELAYS ?= 32
+SWARM_SUBNET ?= 10.88.0.0/20
+TESTNET_SWARM_NODES ?= $(subst -p $(TESTNET_PROJECT) -f $(TESTNET_DIR)/compose.yaml,-p $(SWARM_STACK)-nodes -f $(TESTNET_DIR)/swarm/nodes.yaml,$(TESTNET_COMPOSE))
+# Flags of testnet-swarm-measure's `testnet-runner measure`.
+TESTNET_SWARM_MEASURE_FLAGS ?= -calls 3 -duration 20s -loopback 2
+SWARM_ENV = export TESTNET_IMAGE=$(TESTNET_IMAGE) RELAYS=$(SWARM_RELAYS) SWARM_SUBNET=$(SWARM_SUBNET) SWARM_NETWORK=$(SWARM_STACK)_underlay
+
+.PHONY: testnet-swarm-up testnet-swarm-measure testnet-swarm-down
+
+## testnet-swarm-up: deploy the stack (SWARM_RELAYS relays, 32), wait for every replica, start alice
+## and bob on its overlay and wait for their paths; prints the directory's relay count
+testnet-swarm-up: testnet-build
+	@test "$$(docker info --format '{{.Swarm.LocalNodeState}}')" = active || { echo "not in a swarm: docker swarm init (testnet/README.md)"; exit 1; }
+	$(SWARM_ENV); docker stack deploy -c $(TESTNET_DIR)/swarm/stack.yaml $(SWARM_STACK)
+	@for i in $$(seq 180); do r=$$(docker service ls --filter name=$(SWARM_STACK)_relay --format '{{.Replicas}}'); \
+		[ "$$r" = "$(SWARM_RELAYS)/$(SWARM_RELAYS)" ] && break; sleep 1; done; docker service ls --filter name=$(SWARM_STACK)
+	$(SWARM_ENV); $(TESTNET_SWARM_NODES) up -d
+	$(SWARM_ENV); $(TESTNET_SWARM_NODES) exec -T alice /lokinet-emu wait -timeout 90s && \
+		$(TESTNET_SWARM_NODES) exec -T bob /lokinet-emu wait -timeout 90s && \
+		$(TESTNET_SWARM_NODES) exec -T alice /lokinet-emu relays
+
+## testnet-swarm-measure: the relay count, then testnet-runner measure on alice and bob of the swarm
+## (TESTNET_SWARM_MEASURE_FLAGS: 3 calls of 20 s, loopback baseline, leak proof, negative control)
+testnet-swarm-measure: testnet-runner
+	$(SWARM_ENV); $(TESTNET_SWARM_NODES) exec -T alice /lokinet-emu relays; \
+	$(TESTNET_RUNNER) measure -compose "$(TESTNET_SWARM_NODES)" -results $(TESTNET_DIR)/results -lokicall $(TESTNET_DIR)/build/lokicall \
+		-pairs-file "" -no-sweeps -kill-at 0 $(TESTNET_SWARM_MEASURE_FLAGS); rc=$$?; \
+	$(TESTNET_SWARM_NODES) exec -T alice /lokinet-emu relays; exit $$rc
+
+## testnet-swarm-down: remove alice and bob and the stack (the swarm itself stays: docker swarm leave)
+testnet-swarm-down:
+	$(SWARM_ENV); $(TESTNET_SWARM_NODES) down --remove-orphans -v
+	docker stack rm $(SWARM_STACK)
+	@for i in $$(seq 60); do docker network inspect $(SWARM_STACK)_underlay >/dev/null 2>&1 || break; sleep 1; done
