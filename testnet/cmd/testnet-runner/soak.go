@@ -48,26 +48,28 @@ func runSoak(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			*o.dst = o.flag
 		}
 	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
+	r, err := newRunner(stderr, logLevel(*verbose), *results, &runner.Testnet{Compose: strings.Fields(*compose), UID: *uid})
+	if err == nil {
+		var sr *runner.SoakReport
+		if sr, err = r.Soak(ctx, plan); sr != nil && sr.Run != nil {
+			printSummary(stdout, sr.Run.Dir)
+		}
 	}
-	r, err := newRunner(stderr, level, *results, &runner.Testnet{Compose: strings.Fields(*compose), UID: *uid})
-	if err != nil {
+	if errors.Is(err, runner.ErrLeak) {
+		fmt.Fprintln(stderr, "testnet-runner: LEAK:", err)
+		return 3
+	} else if err != nil {
 		fmt.Fprintln(stderr, "testnet-runner:", err)
 		return 1
 	}
-	sr, err := r.Soak(ctx, plan)
-	if sr != nil && sr.Run != nil {
-		printSummary(stdout, sr.Run.Dir)
+	return 0
+}
+
+// logLevel is the runner's log level: debug (the docker commands) if
+// verbose.
+func logLevel(verbose bool) slog.Level {
+	if verbose {
+		return slog.LevelDebug
 	}
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, runner.ErrLeak):
-		fmt.Fprintln(stderr, "testnet-runner: LEAK:", err)
-		return 3
-	}
-	fmt.Fprintln(stderr, "testnet-runner:", err)
-	return 1
+	return slog.LevelInfo
 }
