@@ -360,14 +360,21 @@ var nodeLine = regexp.MustCompile(`(?m)^time=(\S+) level=\S+ msg="(session repla
 	`daemon stopped for a restart|daemon restarted|traffic from peer resumed)"(.*)$`)
 
 // nodeEvents returns the dynamics a node logged after t0, the caller going
-// active (stall_ms, outage_ms and gap_ms as the detail).
+// active.
 func (r *Runner) nodeEvents(ctx context.Context, node string, t0 time.Time) []SoakEvent {
 	out, err := r.Testnet.Logs(ctx, node)
 	if err != nil || t0.IsZero() {
 		return nil
 	}
+	return parseNodeEvents(out, node, t0)
+}
+
+// parseNodeEvents picks a node's log lines of the dynamics a soak reports
+// (nodeLine) from t0 on, with their *_ms figures (stall_ms, outage_ms,
+// gap_ms, ...) as the detail.
+func parseNodeEvents(log, node string, t0 time.Time) []SoakEvent {
 	var evs []SoakEvent
-	for _, m := range nodeLine.FindAllStringSubmatch(out, -1) {
+	for _, m := range nodeLine.FindAllStringSubmatch(log, -1) {
 		at, err := time.Parse(time.RFC3339Nano, m[1])
 		if err != nil || at.Before(t0) {
 			continue

@@ -75,3 +75,32 @@ func TestSoakBin(t *testing.T) {
 		}
 	}
 }
+
+// TestSoakNodeEvents: the dynamics are picked from a node's log (text
+// slog) from the call's start on, with their _ms figures.
+func TestSoakNodeEvents(t *testing.T) {
+	log := `time=2026-12-03T06:45:00.000Z level=INFO msg="path built" relays="[10.89.7.11:1090]" intro=10.89.7.11:1090
+time=2026-12-03T06:45:09.000Z level=INFO msg="session replaced" peer=abc.loki stall_ms=300
+time=2026-12-03T06:45:12.500Z level=INFO msg="session replaced" peer=abc.loki stall_ms=412
+time=2026-12-03T06:45:20.000Z level=WARN msg="path dead" silent_ms=1030 intro=10.89.7.12:1090
+time=2026-12-03T06:45:20.250Z level=INFO msg="path rebuilt" relays="[10.89.7.13:1090]" intro=10.89.7.13:1090 outage_ms=1250
+time=2026-12-03T06:45:30.000Z level=INFO msg="daemon restarted" address=abc.loki
+time=garbage level=INFO msg="path expired"
+`
+	t0 := time.Date(2026, 12, 3, 6, 45, 10, 0, time.UTC)
+	got := parseNodeEvents(log, "bob", t0)
+	want := []SoakEvent{
+		{AtS: 2.5, Node: "bob", Kind: "session replaced", Detail: "stall_ms=412"},
+		{AtS: 10, Node: "bob", Kind: "path dead", Detail: "silent_ms=1030"},
+		{AtS: 10.25, Node: "bob", Kind: "path rebuilt", Detail: "outage_ms=1250"},
+		{AtS: 20, Node: "bob", Kind: "daemon restarted"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("event %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
