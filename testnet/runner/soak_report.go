@@ -156,6 +156,10 @@ func soakSummary(sr *SoakReport, plots []string) string {
 		case !f.Flat:
 			verdict = "**NOT flat**"
 		}
+		if f.TooFewPoints {
+			fmt.Fprintf(&b, "| %s | %s | %d | – | – | – | – | – | %s (3 a half needed) |\n", s.Name, s.Side, f.N, verdict)
+			continue
+		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %.2f ± %.2f | %.2f | %+.2f | %+.2f | %.2f | %s |\n",
 			s.Name, s.Side, f.N, f.FirstMean, f.FirstSD, f.SecondMean, f.SlopePerHour, f.Drift, f.Threshold, verdict)
 	}
