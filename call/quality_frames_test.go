@@ -66,6 +66,10 @@ func TestCallFrameSizes(t *testing.T) {
 			if last.State != StateActive || last.DurationMS <= 0 || last.FramesPlayed == 0 {
 				t.Errorf("live stats %+v", last)
 			}
+			// A call runs at least its media, RTCP and live goroutines.
+			if last.Goroutines < 3 {
+				t.Errorf("live goroutines %d, want the process's count", last.Goroutines)
+			}
 			if tgt := time.Duration(last.JitterTargetMS * float64(time.Millisecond)); tgt < frame || tgt%frame != 0 {
 				t.Errorf("jitter target %v, want whole %v frames", tgt, frame)
 			}

@@ -2,6 +2,7 @@ package call
 
 import (
 	"context"
+	"runtime"
 	"time"
 
 	"github.com/lokicall/lokicall/media"
@@ -45,6 +46,10 @@ type LiveStats struct {
 	// (before mute); SpeakerLevelDB the peak level played.
 	MicLevelDB     float64 `json:"mic_level_db"`
 	SpeakerLevelDB float64 `json:"speaker_level_db"`
+
+	// Goroutines is the process's goroutine count at the snapshot
+	// (runtime.NumGoroutine): a soak run watches it for leaks.
+	Goroutines int `json:"goroutines"`
 }
 
 // liveMeters are the level meters on a call's capture and playout.
@@ -87,6 +92,7 @@ func (s *session) sample(now time.Time) (LiveStats, *Stats) {
 		FramesRecovered: st.FramesRecovered,
 		MicLevelDB:      s.live.mic.Peak(),
 		SpeakerLevelDB:  s.live.speaker.Peak(),
+		Goroutines:      runtime.NumGoroutine(),
 	}
 	// Over the window: a path replaced by a rebuild restarts pion's
 	// counters, so a counter that went back counts from zero.

@@ -61,7 +61,7 @@ testnet-measure: testnet-runner
 
 ## testnet-ci: up, one 20 s call + leak proof + negative control, down; non-zero on a leak or a failed call
 testnet-ci: testnet-up testnet-runner
-	$(TESTNET_RUNNER) ci $(TESTNET_RUNNER_FLAGS); rc=$$?; $(TESTNET_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc
+	$(TESTNET_RUNNER) ci $(TESTNET_RUNNER_FLAGS); rc=$$?; $(TESTNET_COMPOSE) down --remove-orphans -v >/dev/null 2>&1; exit $$rc
 
 testnet-logs:
 	$(TESTNET_COMPOSE) logs --tail=50
@@ -99,4 +99,66 @@ TESTNET_MODES_FLAGS ?=
 ## without consent), down; non-zero on any failed check (~2 min)
 testnet-modes: testnet-build testnet-runner
 	$(TESTNET_RUNNER) modes -compose "$(TESTNET_PUBLIC_COMPOSE)" -results $(TESTNET_DIR)/results $(TESTNET_MODES_FLAGS); \
-		rc=$$?; $(TESTNET_PUBLIC_COMPOSE) down --remove-orphans >/dev/null 2>&1; exit $$rc
+		rc=$$?; $(TESTNET_PUBLIC_COMPOSE) down --remove-orphans -v >/dev/null 2>&1; exit $$rc
+
+# The soak: its own compose project and underlay (TESTNET_SOAK_NET), so it
+# runs beside a testnet already up; taken down at the end.
+SOAK_DURATION ?= 1h
+# Empty: min(10m, SOAK_DURATION/4), so that even a short soak sees paths expire.
+PATH_LIFETIME ?=
+TESTNET_SOAK_PROJECT ?= lokicall-soak
+TESTNET_SOAK_NET ?= 10.89.7
+TESTNET_SOAK_COMPOSE ?= $(subst -p $(TESTNET_PROJECT) ,-p $(TESTNET_SOAK_PROJECT) ,$(TESTNET_COMPOSE))
+# Extra flags, e.g. TESTNET_SOAK_FLAGS="-kill-at 5m -restart-at -1s" (testnet-runner soak -h)
+TESTNET_SOAK_FLAGS ?=
+
+.PHONY: testnet-soak
+
+## testnet-soak: one call of SOAK_DURATION (1h) with session swaps, path expiry (PATH_LIFETIME), a relay
+## kill and a daemon restart; both lokicall processes' RSS, CPU and goroutines every 10 s, plotted with
+## jitter-buffer delay and m2e and tested for flatness; non-zero on a failed call or a leak
+testnet-soak: testnet-build testnet-runner
+	export TESTNET_NET=$(TESTNET_SOAK_NET) TESTNET_IMAGE=$(TESTNET_IMAGE); \
+	$(TESTNET_RUNNER) soak -compose "$(TESTNET_SOAK_COMPOSE)" -results $(TESTNET_DIR)/results -duration $(SOAK_DURATION) \
+		$(if $(PATH_LIFETIME),-path-lifetime $(PATH_LIFETIME)) $(TESTNET_SOAK_FLAGS); \
+		rc=$$?; $(TESTNET_SOAK_COMPOSE) down --remove-orphans -v >/dev/null 2>&1; exit $$rc
+
+# Beyond one machine: the relays and the directory as a Docker Swarm stack
+# (testnet/swarm/stack.yaml) on an attachable overlay network, alice and bob
+# as plain containers on it (testnet/swarm/nodes.yaml). Needs a swarm
+# (docker swarm init; more machines join with its token).
+SWARM_STACK ?= lokicall-swarm
+SWARM_RELAYS ?= 32
+SWARM_SUBNET ?= 10.88.0.0/20
+TESTNET_SWARM_NODES ?= $(subst -p $(TESTNET_PROJECT) -f $(TESTNET_DIR)/compose.yaml,-p $(SWARM_STACK)-nodes -f $(TESTNET_DIR)/swarm/nodes.yaml,$(TESTNET_COMPOSE))
+# Flags of testnet-swarm-measure's `testnet-runner measure`.
+TESTNET_SWARM_MEASURE_FLAGS ?= -calls 3 -duration 20s -loopback 2
+SWARM_ENV = export TESTNET_IMAGE=$(TESTNET_IMAGE) RELAYS=$(SWARM_RELAYS) SWARM_SUBNET=$(SWARM_SUBNET) SWARM_NETWORK=$(SWARM_STACK)_underlay
+
+.PHONY: testnet-swarm-up testnet-swarm-measure testnet-swarm-down
+
+## testnet-swarm-up: deploy the stack (SWARM_RELAYS relays, 32), wait for every replica, start alice
+## and bob on its overlay and wait for their paths; prints the directory's relay count
+testnet-swarm-up: testnet-build
+	@test "$$(docker info --format '{{.Swarm.LocalNodeState}}')" = active || { echo "not in a swarm: docker swarm init (testnet/README.md)"; exit 1; }
+	$(SWARM_ENV); docker stack deploy -c $(TESTNET_DIR)/swarm/stack.yaml $(SWARM_STACK)
+	@for i in $$(seq 180); do r=$$(docker service ls --filter name=$(SWARM_STACK)_relay --format '{{.Replicas}}'); \
+		[ "$$r" = "$(SWARM_RELAYS)/$(SWARM_RELAYS)" ] && break; sleep 1; done; docker service ls --filter name=$(SWARM_STACK)
+	$(SWARM_ENV); $(TESTNET_SWARM_NODES) up -d
+	$(SWARM_ENV); $(TESTNET_SWARM_NODES) exec -T alice /lokinet-emu wait -timeout 90s && \
+		$(TESTNET_SWARM_NODES) exec -T bob /lokinet-emu wait -timeout 90s && \
+		$(TESTNET_SWARM_NODES) exec -T alice /lokinet-emu relays
+
+## testnet-swarm-measure: the relay count, then testnet-runner measure on alice and bob of the swarm
+## (TESTNET_SWARM_MEASURE_FLAGS: 3 calls of 20 s, loopback baseline, leak proof, negative control)
+testnet-swarm-measure: testnet-runner
+	$(SWARM_ENV); $(TESTNET_SWARM_NODES) exec -T alice /lokinet-emu relays; \
+	$(TESTNET_RUNNER) measure -compose "$(TESTNET_SWARM_NODES)" -results $(TESTNET_DIR)/results -lokicall $(TESTNET_DIR)/build/lokicall \
+		-pairs-file "" -no-sweeps -kill-at 0 $(TESTNET_SWARM_MEASURE_FLAGS); rc=$$?; \
+	$(TESTNET_SWARM_NODES) exec -T alice /lokinet-emu relays; exit $$rc
+
+## testnet-swarm-down: remove alice and bob and the stack (the swarm itself stays: docker swarm leave)
+testnet-swarm-down:
+	$(SWARM_ENV); $(TESTNET_SWARM_NODES) down --remove-orphans -v
+	docker stack rm $(SWARM_STACK)
+	@for i in $$(seq 60); do docker network inspect $(SWARM_STACK)_underlay >/dev/null 2>&1 || break; sleep 1; done

@@ -14,6 +14,8 @@
 //	lokinet-emu turn [flags]               a STUN/TURN server counting packets by source
 //	lokinet-emu turnstats [flags]          a turn server's counters, as JSON
 //	lokinet-emu nftcount [flags]           nftables counters by address (and drops), as JSON
+//	lokinet-emu procstat [flags]           memory and CPU time of lokicall's processes (/proc), as JSON
+//	lokinet-emu relays [flags]             the directory's relay list, as JSON
 //
 // Run "lokinet-emu ROLE -h" for a role's flags.
 package main
@@ -50,6 +52,8 @@ var commands = []command{
 	{"turn", "STUN/TURN server (pion/turn) counting packets by source", runTURN},
 	{"turnstats", "read (and -reset) a turn server's counters", runTURNStats},
 	{"nftcount", "nftables counters by source/destination, optional drops", runNFTCount},
+	{"procstat", "resident memory and CPU time of processes by name, from /proc", runProcStat},
+	{"relays", "the directory's relay list", runRelays},
 }
 
 // errUsage is returned for bad command lines; the flag package has already

@@ -9,6 +9,8 @@
 //	                         one of the dynamics scenarios alone, with the leak proof
 //	testnet-runner modes     one call per connectivity mode (onion, p2p, relay, fallback)
 //	                         with testnet/compose.public.yaml's STUN/TURN server
+//	testnet-runner soak      one long call through swaps, path expiry, a relay kill and a
+//	                         daemon restart; lokicall's memory, CPU and goroutines over time
 //
 // Results go to testnet/results/<date>-<name>-<params>/ (summary.md, run.json,
 // calls.csv, interruptions.csv, plots). A call that fails is a result,
@@ -59,9 +61,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "modes" {
 		return runModes(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "soak" {
+		return runSoak(ctx, args[1:], stdout, stderr)
+	}
 	commands := append([]string{"call", "ci", "measure"}, runner.DynamicNames...)
 	if len(args) == 0 || !slices.Contains(commands, args[0]) {
-		fmt.Fprintf(stderr, "usage: testnet-runner %s|modes [flags]\n", strings.Join(commands, "|"))
+		fmt.Fprintf(stderr, "usage: testnet-runner %s|modes|soak [flags]\n", strings.Join(commands, "|"))
 		return 2
 	}
 	mode := args[0]
