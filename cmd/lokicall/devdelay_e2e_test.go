@@ -19,33 +19,51 @@ import (
 )
 
 // anchorLine is the media package's debug line that maps a clockless
-// device's stream to the system clock.
+// device's stream to the system clock, from its sample on; a device that
+// fell behind logs another.
 var anchorLine = regexp.MustCompile(`device has no clock of its own.* kind=(capture|playback) .*anchor_unix_ns=(\d+) anchor_sample=(\d+)`)
 
-// deviceStamps turns the last anchor of kind in a process's debug log into
-// one stamp covering the device's stream from the anchor on: sample k is
-// due at anchor + (k - anchor_sample)/48 kHz. For capture, the stamp is the
-// time its frame ends (measure's convention); for playback, its start.
+// deviceStamps turns the anchors of kind in a process's debug log into
+// stamps covering the device's stream from the first anchor on: sample k is
+// due at anchor + (k - anchor_sample)/48 kHz of the last anchor at or before
+// it. For capture, a stamp's time is when its last sample was captured
+// (measure's convention); for playback, when its first was played. The
+// test logs how many anchors followed the first (stalls of the device).
 func deviceStamps(t *testing.T, log, kind string) []measure.Stamp {
 	t.Helper()
-	var at time.Time
-	var sample int64 = -1
+	type anchor struct {
+		at     time.Time
+		sample int64
+	}
+	var anchors []anchor
 	for _, m := range anchorLine.FindAllStringSubmatch(log, -1) {
 		if m[1] != kind {
 			continue
 		}
 		ns, _ := strconv.ParseInt(m[2], 10, 64)
-		sample, _ = strconv.ParseInt(m[3], 10, 64)
-		at = time.Unix(0, ns)
+		sample, _ := strconv.ParseInt(m[3], 10, 64)
+		anchors = append(anchors, anchor{time.Unix(0, ns), sample})
 	}
-	if sample < 0 {
+	if len(anchors) == 0 {
 		t.Fatalf("no %s device anchor in the log", kind)
 	}
-	const span = 10 * 60 * media.SampleRate // ten minutes
-	if kind == "capture" {
-		return []measure.Stamp{{Sample: sample, Samples: span, Time: at.Add(span * time.Second / media.SampleRate)}}
+	if len(anchors) > 1 {
+		t.Logf("the %s device fell behind and was anchored again %d times", kind, len(anchors)-1)
 	}
-	return []measure.Stamp{{Sample: sample, Samples: span, Time: at}}
+	const span = 10 * 60 * media.SampleRate // ten minutes
+	var stamps []measure.Stamp
+	for i, a := range anchors {
+		n := int64(span)
+		if i+1 < len(anchors) {
+			n = anchors[i+1].sample - a.sample
+		}
+		at := a.at
+		if kind == "capture" {
+			at = at.Add(time.Duration(n) * time.Second / media.SampleRate)
+		}
+		stamps = append(stamps, measure.Stamp{Sample: a.sample, Samples: int(n), Time: at})
+	}
+	return stamps
 }
 
 // trainFloor is the peak of the noise floor under deviceTrain's clicks:
