@@ -89,12 +89,15 @@ type pacer struct {
 	clockless    bool
 	anchor       time.Time
 	anchorFrames int64
+	resyncs      int // anchors set again after falling behind
 }
 
 // after accounts for n samples moved by the callback and, for a clockless
-// device, sleeps until they are due. It reports whether the device was just
-// found to be clockless.
-func (p *pacer) after(n int) (detected bool) {
+// device, sleeps until they are due. It reports whether it set the anchor:
+// when the device was just found to be clockless, and when the callback
+// fell more than resyncAfter behind and pacing starts again from now (so a
+// measurement of the device can follow every anchor).
+func (p *pacer) after(n int) (anchored bool) {
 	now := p.now()
 	if p.start.IsZero() {
 		p.start = now
@@ -112,7 +115,8 @@ func (p *pacer) after(n int) (detected bool) {
 	if late := now.Sub(due); late > resyncAfter {
 		// The process was stopped: start again from now, no burst.
 		p.anchor, p.anchorFrames = now, p.frames
-		return false
+		p.resyncs++
+		return true
 	}
 	if d := due.Sub(now); d > 0 {
 		p.sleep(d)

@@ -137,6 +137,25 @@ func TestPacer(t *testing.T) {
 	if got := now.Sub(start); got < 990*time.Millisecond || got > time.Second {
 		t.Errorf("100 paced periods took %v, want 1 s", got)
 	}
+	// A stall of more than resyncAfter: pacing starts again from now, and
+	// the new anchor is reported so that a measurement can follow it.
+	now = now.Add(resyncAfter + 50*time.Millisecond)
+	if !q.after(granuleSamples) {
+		t.Error("a stall past resyncAfter set no anchor that after reported")
+	}
+	if !q.anchor.Equal(now) || q.anchorFrames != q.frames || q.resyncs != 1 {
+		t.Errorf("after a stall: anchor %v at sample %d (moved %d), resyncs %d; want %v, %d, 1",
+			q.anchor, q.anchorFrames, q.frames, q.resyncs, now, q.frames)
+	}
+	start = now
+	for range 10 {
+		if q.after(granuleSamples) {
+			t.Fatal("an anchor reported while paced on time")
+		}
+	}
+	if got := now.Sub(start); got < 99*time.Millisecond || got > 100*time.Millisecond {
+		t.Errorf("10 paced periods after the stall took %v, want 100 ms", got)
+	}
 }
 
 func TestIDString(t *testing.T) {

@@ -246,8 +246,13 @@ func (d *malgoDevice) onData(out, in []byte, frames uint32) {
 	if d.pace.after(n) {
 		// The anchor maps the device's stream to the system clock: sample
 		// anchor_sample is due at anchor_unix_ns, each later one 1/48000 s
-		// after the one before (what a measurement of the device needs).
-		d.log.Debug("media: device has no clock of its own, pacing it by the system clock", "kind", d.kind, "name", d.name,
+		// after the one before, until the next anchor (what a measurement
+		// of the device needs). A later anchor follows a stall.
+		msg := "media: device has no clock of its own, pacing it by the system clock"
+		if d.pace.resyncs > 0 {
+			msg = "media: device has no clock of its own and fell behind, pacing it from now"
+		}
+		d.log.Debug(msg, "kind", d.kind, "name", d.name,
 			"anchor_unix_ns", d.pace.anchor.UnixNano(), "anchor_sample", d.pace.anchorFrames)
 	}
 	if cap(d.scratch) < n {
@@ -306,7 +311,7 @@ func (d *malgoDevice) close() error {
 		d.ring.mu.Lock()
 		d.log.Debug("media: device closed", "kind", d.kind, "name", d.name,
 			"dropped_samples", d.ring.dropped, "short_samples", d.ring.short,
-			"trimmed_samples", d.ring.trimmed, "clockless", d.pace.clockless)
+			"trimmed_samples", d.ring.trimmed, "clockless", d.pace.clockless, "resyncs", d.pace.resyncs)
 		d.ring.mu.Unlock()
 	})
 	return nil
