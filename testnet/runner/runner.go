@@ -412,13 +412,20 @@ func (r *Runner) readLeak(ctx context.Context, node string) (leak.Counts, error)
 }
 
 // negativeControl sends datagrams to a relay's underlay address under
-// lokicall's uid from alice and checks that the counters catch them.
+// lokicall's uid from alice and checks that the counters catch them. The
+// relay is the first hop of alice's path, on the testnet's underlay
+// whatever its subnet (TESTNET_NET); relay1 of the default subnet if her
+// node does not say.
 func (r *Runner) negativeControl(ctx context.Context, lp *LeakProof) error {
 	const n = 3
 	if err := r.resetLeak(ctx, []string{"alice"}); err != nil {
 		return err
 	}
-	if _, err := r.Testnet.Exec(ctx, "alice", true, nil, nil, "/lokinet-emu", "leak", "-to", "10.89.0.11:1090", "-count", strconv.Itoa(n)); err != nil {
+	to := "10.89.0.11:1090"
+	if st, err := r.nodeStatus(ctx, "alice"); err == nil && len(st.Path) > 0 {
+		to = st.Path[0]
+	}
+	if _, err := r.Testnet.Exec(ctx, "alice", true, nil, nil, "/lokinet-emu", "leak", "-to", to, "-count", strconv.Itoa(n)); err != nil {
 		return err
 	}
 	c, err := r.readLeak(ctx, "alice")
