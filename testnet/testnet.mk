@@ -15,6 +15,8 @@ TESTNET_RUNNER  ?= $(TESTNET_DIR)/build/testnet-runner
 TESTNET_RUNNER_FLAGS ?= -compose "$(TESTNET_COMPOSE)" -results $(TESTNET_DIR)/results
 # Extra flags for testnet-measure, e.g. TESTNET_MEASURE_FLAGS="-calls 10 -duration 30s -sweep delay=0ms,50ms"
 TESTNET_MEASURE_FLAGS ?=
+# The soak testnet-measure ends with (0: none)
+MEASURE_SOAK ?= 3m
 
 .PHONY: testnet-build testnet-up testnet-down testnet-ping testnet-logs testnet-runner \
 	testnet-call testnet-measure testnet-ci
@@ -51,13 +53,13 @@ testnet-call: testnet-runner
 
 ## testnet-measure: a loopback baseline on the host, 5 calls of 20 s, sweeps (hops 1..4, delay,
 ## jitter, loss, 2..4 concurrent node pairs), a relay killed mid-call, Lokinet's dynamics (stall,
-## trace, outage, daemon-restart, handshake-loss: about 8 minutes of it), the leak proof and its
-## negative control; about 20 minutes. A failed call is reported with its cause; non-zero only
+## trace, outage, daemon-restart, handshake-loss: about 8 minutes of it), a soak of MEASURE_SOAK (3m)
+## in the run's soak/ folder, the leak proof and its negative control; about 25 minutes. A failed call is reported with its cause; non-zero only
 ## when the testnet could not run or the leak proof failed (TESTNET_MEASURE_FLAGS=-strict: on a
 ## failed call too)
 testnet-measure: testnet-runner
 	$(TESTNET_RUNNER) measure $(TESTNET_RUNNER_FLAGS) -lokicall $(TESTNET_DIR)/build/lokicall \
-		-pairs-file $(TESTNET_DIR)/compose.pairs.yaml $(TESTNET_MEASURE_FLAGS)
+		-pairs-file $(TESTNET_DIR)/compose.pairs.yaml -soak $(MEASURE_SOAK) $(TESTNET_MEASURE_FLAGS)
 
 ## testnet-ci: up, one 20 s call + leak proof + negative control, down; non-zero on a leak or a failed call
 testnet-ci: testnet-up testnet-runner
@@ -154,7 +156,7 @@ testnet-swarm-up: testnet-build
 testnet-swarm-measure: testnet-runner
 	$(SWARM_ENV); $(TESTNET_SWARM_NODES) exec -T alice /lokinet-emu relays; \
 	$(TESTNET_RUNNER) measure -compose "$(TESTNET_SWARM_NODES)" -results $(TESTNET_DIR)/results -lokicall $(TESTNET_DIR)/build/lokicall \
-		-pairs-file "" -no-sweeps -kill-at 0 $(TESTNET_SWARM_MEASURE_FLAGS); rc=$$?; \
+		-pairs-file "" -no-sweeps -kill-at 0 -soak 0 $(TESTNET_SWARM_MEASURE_FLAGS); rc=$$?; \
 	$(TESTNET_SWARM_NODES) exec -T alice /lokinet-emu relays; exit $$rc
 
 ## testnet-swarm-down: remove alice and bob and the stack (the swarm itself stays: docker swarm leave)

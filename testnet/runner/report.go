@@ -62,6 +62,11 @@ func Write(rep *Report) error {
 	if err := writeCSV(filepath.Join(rep.Dir, "interruptions.csv"), interruptionRows(rep)); err != nil {
 		return err
 	}
+	if rep.Soak != nil {
+		if err := writeCSV(filepath.Join(rep.Dir, "soak-flatness.csv"), soakShortRows(rep.Soak)); err != nil {
+			return err
+		}
+	}
 	plots, err := writePlots(rep)
 	if err != nil {
 		return err
@@ -268,6 +273,9 @@ func summary(rep *Report, plots []string) string {
 		}
 	}
 	writeDynamics(&b, rep)
+	if rep.Soak != nil {
+		writeSoakShort(&b, rep.Soak)
+	}
 	if rep.Failed > 0 {
 		b.WriteString("\n## Failed calls\n\n")
 		b.WriteString("Each a result of its scenario, not a failure of the run (unless -strict).\n\n")

@@ -43,6 +43,10 @@ type Plan struct {
 	NoBase bool `json:"no_base,omitempty"`
 	// Dynamics are scenarios of Lokinet's dynamics, one call each.
 	Dynamics []Dynamic `json:"dynamics,omitempty"`
+	// Soak > 0 adds, after the dynamics, a soak of this length
+	// (DefaultSoakPlan) with its own report in the run's soak/ folder and
+	// its flatness table in the run's report.
+	Soak time.Duration `json:"soak,omitempty"`
 	// Strict makes a failed call fail the run. Without it a call that fails
 	// is a result: reported with its cause in the summary, and the run
 	// fails only when the testnet could not run or the leak proof failed.
@@ -120,7 +124,9 @@ type Report struct {
 	// over all clicks of the loopback calls (0: none).
 	LoopbackMS float64     `json:"loopback_ms"`
 	Scenarios  []*Scenario `json:"scenarios"`
-	Leak       LeakProof   `json:"leak"`
+	// Soak is the short form of the run's soak, if it had one.
+	Soak *SoakShort `json:"soak,omitempty"`
+	Leak LeakProof  `json:"leak"`
 	// Failed counts calls that did not complete or carried no audio.
 	Failed int `json:"failed_calls"`
 }
@@ -217,6 +223,9 @@ func (r *Runner) run(ctx context.Context, plan Plan) (*Report, error) {
 	if plan.NegativeControl {
 		ru.total++
 	}
+	if plan.Soak > 0 {
+		ru.total++
+	}
 	for _, j := range jobs {
 		ru.rep.Scenarios = append(ru.rep.Scenarios, j.sc)
 		dir := filepath.Join(ru.rep.Dir, j.sc.Name)
@@ -232,6 +241,11 @@ func (r *Runner) run(ctx context.Context, plan Plan) (*Report, error) {
 			return ru.rep, err
 		}
 		if err := WriteJSON(filepath.Join(dir, "scenario.json"), j.sc); err != nil {
+			return ru.rep, err
+		}
+	}
+	if plan.Soak > 0 {
+		if err := ru.soakStep(ctx); err != nil {
 			return ru.rep, err
 		}
 	}
@@ -355,7 +369,7 @@ func (ru *running) finish(ctx context.Context) error {
 		}
 	}
 	// Back to the defaults for whoever uses the testnet next.
-	if ru.current != nil && *ru.current != DefaultParams {
+	if ru.current != nil && *ru.current != DefaultParams || rep.Soak != nil {
 		if err := ru.Testnet.Up(ctx, DefaultParams); err != nil {
 			ru.log().Warn("restoring default parameters", "err", err)
 		}
@@ -398,13 +412,20 @@ func (r *Runner) readLeak(ctx context.Context, node string) (leak.Counts, error)
 }
 
 // negativeControl sends datagrams to a relay's underlay address under
-// lokicall's uid from alice and checks that the counters catch them.
+// lokicall's uid from alice and checks that the counters catch them. The
+// relay is the first hop of alice's path, on the testnet's underlay
+// whatever its subnet (TESTNET_NET); relay1 of the default subnet if her
+// node does not say.
 func (r *Runner) negativeControl(ctx context.Context, lp *LeakProof) error {
 	const n = 3
 	if err := r.resetLeak(ctx, []string{"alice"}); err != nil {
 		return err
 	}
-	if _, err := r.Testnet.Exec(ctx, "alice", true, nil, nil, "/lokinet-emu", "leak", "-to", "10.89.0.11:1090", "-count", strconv.Itoa(n)); err != nil {
+	to := "10.89.0.11:1090"
+	if st, err := r.nodeStatus(ctx, "alice"); err == nil && len(st.Path) > 0 {
+		to = st.Path[0]
+	}
+	if _, err := r.Testnet.Exec(ctx, "alice", true, nil, nil, "/lokinet-emu", "leak", "-to", to, "-count", strconv.Itoa(n)); err != nil {
 		return err
 	}
 	c, err := r.readLeak(ctx, "alice")

@@ -107,17 +107,27 @@ type SoakReport struct {
 	// Series are the figures over time, one point per Sample; Flat the
 	// verdict on each.
 	Series []Series `json:"series"`
+	// Plots are the PNG files of the series, in Run.Dir.
+	Plots []string `json:"plots"`
 }
 
 // Soak runs plan on the testnet (which it brings up with the plan's
 // dynamics) and writes its report under r.Results/<date>-soak-.../. The
 // error wraps ErrLeak or ErrCallFailed when the run failed a check.
 func (r *Runner) Soak(ctx context.Context, plan SoakPlan) (*SoakReport, error) {
+	if r.Progress != nil {
+		r.Progress(Progress{Step: 1, Total: 1, Scenario: "soak", What: fmt.Sprintf("one call of %s", plan.Duration)})
+	}
+	return r.soak(ctx, plan, time.Now().Format("2006-01-02T150405")+"-soak-"+plan.Params.Name()+"-T"+short(plan.Duration))
+}
+
+// soak runs plan with its report in r.Results/runName (a path relative to
+// r.Results, the folder the nodes see as /results).
+func (r *Runner) soak(ctx context.Context, plan SoakPlan, runName string) (*SoakReport, error) {
 	if r.Clicks == (measure.ClickConfig{}) {
 		r.Clicks = DefaultClicks
 	}
 	start := time.Now()
-	runName := start.Format("2006-01-02T150405") + "-soak-" + plan.Params.Name() + "-T" + short(plan.Duration)
 	sc := &Scenario{Name: "soak", Params: plan.Params}
 	rep := &Report{Plan: Plan{Name: "soak", Base: plan.Params, Calls: 1, Duration: plan.Duration}, Dir: filepath.Join(r.Results, runName),
 		Started: start, UID: r.Testnet.UID, Clicks: r.Clicks, Scenarios: []*Scenario{sc}}
@@ -145,9 +155,6 @@ func (r *Runner) Soak(ctx context.Context, plan SoakPlan) (*SoakReport, error) {
 	dctx, stopDisturb := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { r.soakDisturb(dctx, plan, f.host("caller.jsonl"), sr) })
-	if r.Progress != nil {
-		r.Progress(Progress{Step: 1, Total: 1, Scenario: "soak", What: fmt.Sprintf("one call of %s", plan.Duration)})
-	}
 	res := r.runCall(ctx, cs)
 	stopDisturb()
 	wg.Wait()

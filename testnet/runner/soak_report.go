@@ -19,6 +19,11 @@ import (
 // run's summary.md.
 func writeSoak(sr *SoakReport) error {
 	dir := sr.Run.Dir
+	plots, err := soakPlots(sr)
+	if err != nil {
+		return err
+	}
+	sr.Plots = plots
 	if err := WriteJSON(filepath.Join(dir, "soak.json"), sr); err != nil {
 		return err
 	}
@@ -36,10 +41,6 @@ func writeSoak(sr *SoakReport) error {
 		rows = append(rows, []string{s.Side, f3(s.AtS), f3(s.RSSMB), f3(s.CPUSeconds), f3(s.CPUPercent), strconv.Itoa(s.Threads)})
 	}
 	if err := writeCSV(filepath.Join(dir, "soak-samples.csv"), rows); err != nil {
-		return err
-	}
-	plots, err := soakPlots(sr)
-	if err != nil {
 		return err
 	}
 	md := soakSummary(sr, plots)

@@ -3,8 +3,8 @@
 //
 //	testnet-runner call      one call alice → bob, results copied out
 //	testnet-runner ci        one 20 s call, the leak proof and its negative control
-//	testnet-runner measure   a loopback baseline, K calls, sweeps, a relay killed mid-call and
-//	                         Lokinet's dynamics: the full report
+//	testnet-runner measure   a loopback baseline, K calls, sweeps, a relay killed mid-call,
+//	                         Lokinet's dynamics and a short soak: the full report
 //	testnet-runner stall|trace|outage|daemon-restart|handshake-loss
 //	                         one of the dynamics scenarios alone, with the leak proof
 //	testnet-runner modes     one call per connectivity mode (onion, p2p, relay, fallback)
@@ -79,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		plan.Duration, plan.NegativeControl, plan.Strict = 20*time.Second, true, true
 	case "measure":
 		plan.Calls, plan.Duration, plan.SweepCalls, plan.NegativeControl, plan.KillAt = 5, 20*time.Second, 2, true, 8*time.Second
-		plan.Loopback = 3
+		plan.Loopback, plan.Soak = 3, 3*time.Minute
 		for _, s := range []string{"hops=1,2,3,4", "delay=0ms,30ms", "jitter=10ms", "loss=0.02", "pairs=2,3,4"} {
 			_ = defaultSweeps.Set(s)
 		}
@@ -109,6 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&plan.KillAt, "kill-at", plan.KillAt, "add a call during which a relay on alice's path is killed this long after audio starts (0: none)")
 	fs.BoolVar(&plan.NegativeControl, "negative-control", plan.NegativeControl, "leak on purpose at the end: the leak proof must catch it")
 	fs.StringVar(&dynamics, "dynamics", dynamics, "Lokinet's dynamics scenarios, one call each: all, none or a list of "+strings.Join(runner.DynamicNames, ","))
+	fs.DurationVar(&plan.Soak, "soak", plan.Soak, "add a soak of this length (swaps, path expiry, a relay kill, a daemon restart; resources sampled) after the dynamics, reported in the run's soak/ folder (0: none)")
 	fs.BoolVar(&plan.Strict, "strict", plan.Strict, "a failed call fails the run (exit 1); without it a failed call is reported with its cause")
 	verbose := fs.Bool("v", false, "log the docker commands")
 	if err := fs.Parse(args[1:]); err != nil {
