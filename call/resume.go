@@ -95,6 +95,11 @@ func (s *session) onSignallingLost(err error) {
 	}
 }
 
+// replacedByCaller is the signalling-resumed message of a callee whose
+// caller resumed before the callee itself saw the old connection break (a
+// reset that had not reached it yet, or a connection gone silent one way).
+const replacedByCaller = "the caller replaced the signalling connection"
+
 // onSignallingTimeout: no new connection within the media timeout.
 func (s *session) onSignallingTimeout() *ending {
 	since := time.Since(s.loop.sig.lostAt).Round(time.Second)
@@ -273,7 +278,7 @@ func (s *session) onResumeRequest(r resumeRequest) {
 	}
 	how := ""
 	if s.loop.sig.lostAt.IsZero() {
-		how = "the caller replaced the signalling connection"
+		how = replacedByCaller
 	}
 	s.carryOn(r.in.Conn, how)
 }

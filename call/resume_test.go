@@ -268,7 +268,13 @@ func TestSignallingResetResumes(t *testing.T) {
 	}
 	rc.completedAndResumed(t, func(name string, p *peer, d time.Duration) {
 		lost, ok := p.progressAt(ProgressSignallingLost, rc.broke)
-		if !ok {
+		// The caller's resume may reach the callee before the reset does
+		// (a loaded machine): the callee then learns of the break from
+		// the resume itself, and says so.
+		replaced := p == rc.bob && p.has(EventProgress, func(e Event) bool {
+			return e.Reason == ProgressSignallingResumed && e.Message == replacedByCaller
+		})
+		if !ok && !replaced {
 			t.Errorf("%s: no %s event after the reset", name, ProgressSignallingLost)
 		}
 		t.Logf("%s: signalling lost %v and resumed %v after the reset", name, lost.Sub(rc.broke).Round(time.Millisecond), d.Round(time.Millisecond))
