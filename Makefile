@@ -1,7 +1,8 @@
 # lokicall: `make demo` runs a demo call, `make test` runs the tests.
 
 export PATH := $(PATH):/usr/local/go/bin
-# Only the Opus codec is used, not libopusfile.
+# Only the Opus codec is used, not libopusfile (whose headers make deps still
+# installs, so that plain `go build/vet/test ./...` work as well).
 export GOFLAGS := -tags=nolibopusfile
 SHELL := /bin/bash
 GO ?= go

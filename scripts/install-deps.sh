@@ -9,6 +9,10 @@ need=()
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if ! pkg-config --exists opus 2>/dev/null; then need+=(libopus-dev); fi
+# lokicall itself builds with -tags=nolibopusfile (the Makefile sets it); the
+# opusfile headers let plain `go build ./...`, `go vet ./...` and `go test ./...`
+# build the Opus binding too.
+if ! pkg-config --exists opusfile 2>/dev/null; then need+=(libopusfile-dev); fi
 if ! compgen -G '/usr/lib/*/libasound.so.2' >/dev/null && ! compgen -G '/lib/*/libasound.so.2' >/dev/null \
 	&& ! compgen -G '/usr/lib*/libasound.so.2' >/dev/null; then
 	need+=(libasound2)
